@@ -26,6 +26,7 @@ import tempfile
 import urllib.error
 import urllib.request
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -155,7 +156,7 @@ def _open_zip(path: Path, artifact: Artifact, url: str) -> zipfile.ZipFile:
     try:
         archive = zipfile.ZipFile(path)
         bad_member = archive.testzip()  # reads every member and checks its CRC
-    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+    except (zipfile.BadZipFile, zlib.error, OSError, EOFError) as exc:
         raise DataError(
             f"{artifact.filename} from {url} is not a valid zip archive ({exc}): "
             "the download was truncated or corrupted. Nothing was saved. "

@@ -1,0 +1,106 @@
+"""Fixtures for the unit tests of utils.py: a private cache, a mirror, fake servers and archives."""
+
+from __future__ import annotations
+
+import io
+import sys
+import urllib.error
+import urllib.request
+import zipfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import utils  # noqa: E402
+
+
+def spam_csv(name: str, drop_column: str | None = None, extra_rows: int = 0) -> bytes:
+    """A synthetic CSV with exactly the rows and labels the real file has."""
+    rows, spam = utils.SPAM_FILES[name]
+    lines = [",".join(c for c in utils.SPAM_COLUMNS if c != drop_column)]
+    for i in range(rows + extra_rows):
+        label = 1 if i < spam else 0
+        text = f"check out my channel {i}" if label else f"\"great song, {i}\nreally\""
+        values = {"COMMENT_ID": f"id{i}", "AUTHOR": f"author {i}", "DATE": "2014-11-05T22:21:36",
+                  "CONTENT": text, "CLASS": str(label)}
+        lines.append(",".join(v for k, v in values.items() if k != drop_column))
+    return ("\n".join(lines) + "\n").encode("utf-8")
+
+
+def make_zip(members: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, raw in members.items():
+            archive.writestr(name, raw)
+    return buffer.getvalue()
+
+
+def spam_archive(prefix: str = "", **changes: bytes) -> bytes:
+    """A valid dataset archive; ``changes`` replaces members (key: file stem, e.g. Youtube01_Psy)."""
+    members = {}
+    for name in utils.SPAM_FILES:
+        key = name.removesuffix(".csv").replace("-", "_")
+        members[prefix + name] = changes.get(key, spam_csv(name))
+    return make_zip(members)
+
+
+def wordnet_archive(skip: str | None = None) -> bytes:
+    names = [f"wordnet/{part}.{pos}" for part in ("data", "index") for pos in ("noun", "verb", "adj", "adv")]
+    return make_zip({n: b"fake wordnet file\n" for n in names + ["wordnet/LICENSE"] if n != skip})
+
+
+class FakeInternet:
+    """Stands in for urllib's network: serves registered https:// URLs, refuses the rest.
+
+    ``file://`` URLs (the mirror) go to the real urlopen, so mirror tests run the real code.
+    """
+
+    def __init__(self, real_urlopen):
+        self.real_urlopen = real_urlopen
+        self.pages: dict[str, bytes] = {}
+        self.requested: list[str] = []
+
+    def __call__(self, url, timeout=None):
+        if url.startswith("file:"):
+            return self.real_urlopen(url, timeout=timeout)
+        self.requested.append(url)
+        if url in self.pages:
+            return io.BytesIO(self.pages[url])
+        raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch) -> Path:
+    """A private, empty cache folder; no mirror; the internet replaced by a FakeInternet."""
+    folder = tmp_path / "data"
+    monkeypatch.setenv(utils.DATA_ENV, str(folder))
+    monkeypatch.delenv(utils.MIRROR_ENV, raising=False)
+    return folder
+
+
+@pytest.fixture
+def internet(monkeypatch) -> FakeInternet:
+    fake = FakeInternet(urllib.request.urlopen)
+    monkeypatch.setattr(urllib.request, "urlopen", fake)
+    return fake
+
+
+@pytest.fixture(autouse=True)
+def _no_real_network(internet):
+    """No unit test reaches the real internet."""
+
+
+@pytest.fixture
+def mirror(tmp_path, monkeypatch) -> Path:
+    """An empty mirror folder, named by SPAM_LABS_MIRROR."""
+    folder = tmp_path / "mirror"
+    folder.mkdir()
+    monkeypatch.setenv(utils.MIRROR_ENV, str(folder))
+    return folder
+
+
+def files_under(folder: Path) -> list[str]:
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file()) if folder.exists() else []

@@ -1,0 +1,337 @@
+"""Unit tests for utils.py: the data cache, the mirror, failures and the command line.
+
+Each test builds its own small fixtures (see conftest.py), so these run offline
+in a few seconds. The last section checks the real cache that `make` fills.
+"""
+
+from __future__ import annotations
+
+import zipfile
+
+import pandas as pd
+import pytest
+from conftest import files_under, make_zip, spam_archive, spam_csv, wordnet_archive
+
+import utils
+
+SPAM_URL, LEGACY_URL = utils.SPAM_ARCHIVE.urls
+CSV_NAMES = sorted(utils.SPAM_FILES)
+
+
+def cached_csvs(cache):
+    return sorted(p.name for p in (cache / "youtube_spam").glob("*.csv"))
+
+
+# --------------------------------------------------------------------------
+# Downloading and the cache
+# --------------------------------------------------------------------------
+
+
+def test_first_load_downloads_validates_and_splits(cache, internet):
+    internet.pages[SPAM_URL] = spam_archive()
+    train, dev, valid, test = utils.load_spam_dataset(split_dev_valid=True)
+
+    assert internet.requested == [SPAM_URL]
+    assert cached_csvs(cache) == CSV_NAMES
+    assert (cache / utils.SPAM_ARCHIVE.filename).is_file()
+    assert [len(train), len(dev), len(valid), len(test)] == [1586, 100, 120, 250]
+    assert list(train.columns) == ["author", "date", "text", "label", "video"]
+    assert set(train["label"]) == {-1}
+    assert set(dev["label"]) == {0, 1}
+    assert (test["label"] == 1).sum() == 118
+    assert set(train["video"]) == {1, 2, 3, 4} and set(test["video"]) == {5}
+    assert "\n" in train["text"].str.cat()  # multi-line quoted comments survive
+
+
+def test_valid_cache_never_touches_the_network(cache, internet):
+    internet.pages[SPAM_URL] = spam_archive()
+    utils.fetch_spam_dataset()
+    internet.pages.clear()
+    internet.requested.clear()
+
+    train, test = utils.load_spam_dataset(load_train_labels=True)
+    assert internet.requested == []
+    assert (train["label"] == 1).sum() == 175 + 175 + 236 + 245
+
+
+def test_legacy_url_is_the_fallback(cache, internet):
+    internet.pages[LEGACY_URL] = spam_archive()
+    utils.fetch_spam_dataset()
+    assert internet.requested == [SPAM_URL, LEGACY_URL]
+    assert "from " + LEGACY_URL in (cache / "youtube_spam" / "SOURCE.txt").read_text()
+
+
+def test_members_are_found_in_subfolders_and_macosx_copies_skipped(cache, internet):
+    members = {f"YouTube-Spam-Collection-v1/{name}": spam_csv(name) for name in CSV_NAMES}
+    members.update({f"__MACOSX/YouTube-Spam-Collection-v1/._{name}": b"\x00\x05\x16\x07" for name in CSV_NAMES})
+    members.update({f"__MACOSX/{name}": b"not a csv" for name in CSV_NAMES})
+    internet.pages[SPAM_URL] = make_zip(members)
+
+    utils.fetch_spam_dataset()
+    assert cached_csvs(cache) == CSV_NAMES
+    assert len(utils.load_spam_dataset()[0]) == 1586
+
+
+def test_archive_nested_inside_the_download_is_searched(cache, internet):
+    internet.pages[SPAM_URL] = make_zip({"YouTube-Spam-Collection-v1.zip": spam_archive()})
+    utils.fetch_spam_dataset()
+    assert cached_csvs(cache) == CSV_NAMES
+
+
+def test_paths_from_the_archive_are_never_used(cache, internet, tmp_path):
+    members = {f"../../escaped/{name}": spam_csv(name) for name in CSV_NAMES}
+    members["../../escaped/evil.sh"] = b"rm -rf /"
+    members["/abs/evil.txt"] = b"x"
+    internet.pages[SPAM_URL] = make_zip(members)
+
+    utils.fetch_spam_dataset()
+    assert cached_csvs(cache) == CSV_NAMES
+    assert not (tmp_path.parent / "escaped").exists() and not (tmp_path / "escaped").exists()
+    assert not any("evil" in f for f in files_under(tmp_path))
+
+
+# --------------------------------------------------------------------------
+# Failures: one clear message, nothing half-written
+# --------------------------------------------------------------------------
+
+
+def test_no_network_and_no_mirror(cache, internet):
+    with pytest.raises(utils.DataError) as error:
+        utils.load_spam_dataset()
+    message = str(error.value)
+    assert "YouTube-Spam-Collection-v1.zip" in message
+    assert SPAM_URL in message and LEGACY_URL in message
+    assert "internet connection" in message and utils.MIRROR_ENV in message
+    assert files_under(cache) == []
+
+
+def test_mirror_lacking_the_file(cache, mirror, internet):
+    with pytest.raises(utils.DataError) as error:
+        utils.fetch_spam_dataset()
+    message = str(error.value)
+    assert f"Put a copy of YouTube-Spam-Collection-v1.zip in the mirror folder {mirror}" in message
+    assert "python utils.py mirror DIR" in message
+    assert internet.requested == []  # with a mirror set, the network is never used
+    assert files_under(cache) == []
+
+
+def test_mirror_is_read_through_the_same_validation(cache, mirror, internet):
+    (mirror / "YouTube-Spam-Collection-v1.zip").write_bytes(spam_archive())
+    utils.fetch_spam_dataset()
+    assert cached_csvs(cache) == CSV_NAMES
+    assert internet.requested == []
+    assert (mirror / "YouTube-Spam-Collection-v1.zip").as_uri() in (cache / "youtube_spam" / "SOURCE.txt").read_text()
+
+
+@pytest.mark.parametrize(
+    "payload, what",
+    [
+        (spam_archive()[:-300], "truncated"),
+        (b"<html><body>503 Service Unavailable</body></html>", "an error page"),
+        (b"", "empty"),
+    ],
+)
+def test_truncated_or_non_zip_download(cache, internet, payload, what):
+    internet.pages[SPAM_URL] = payload
+    with pytest.raises(utils.DataError) as error:
+        utils.fetch_spam_dataset()
+    message = str(error.value)
+    assert f"YouTube-Spam-Collection-v1.zip from {SPAM_URL} is not a valid zip archive" in message, what
+    assert "Nothing was saved" in message
+    assert files_under(cache) == []
+
+
+def test_corrupted_member_is_caught_by_its_checksum(cache, mirror):
+    raw = bytearray(make_zip({name: spam_csv(name) for name in CSV_NAMES}))
+    # Flip a byte inside the first member's compressed data.
+    raw[200] ^= 0xFF
+    (mirror / "YouTube-Spam-Collection-v1.zip").write_bytes(bytes(raw))
+    with pytest.raises(utils.DataError, match="(corrupted|not a valid zip)"):
+        utils.fetch_spam_dataset()
+    assert files_under(cache) == []
+
+
+def test_csv_missing_a_column(cache, mirror):
+    broken = spam_csv("Youtube03-LMFAO.csv", drop_column="CLASS")
+    (mirror / "YouTube-Spam-Collection-v1.zip").write_bytes(spam_archive(Youtube03_LMFAO=broken))
+    with pytest.raises(utils.DataError) as error:
+        utils.fetch_spam_dataset()
+    message = str(error.value)
+    assert "Youtube03-LMFAO.csv lacks the column(s) CLASS" in message
+    assert "not the expected dataset" in message and "Nothing was saved" in message
+    assert files_under(cache) == []
+
+
+def test_csv_with_the_wrong_row_count(cache, mirror):
+    broken = spam_csv("Youtube05-Shakira.csv", extra_rows=3)
+    (mirror / "YouTube-Spam-Collection-v1.zip").write_bytes(spam_archive(Youtube05_Shakira=broken))
+    with pytest.raises(utils.DataError, match=r"Youtube05-Shakira.csv has 373 rows .* expected 370 rows"):
+        utils.fetch_spam_dataset()
+    assert files_under(cache) == []
+
+
+def test_archive_without_the_expected_files(cache, mirror):
+    (mirror / "YouTube-Spam-Collection-v1.zip").write_bytes(make_zip({"readme.txt": b"hello"}))
+    with pytest.raises(utils.DataError, match="does not contain Youtube01-Psy.csv, Youtube02-KatyPerry.csv"):
+        utils.fetch_spam_dataset()
+    assert files_under(cache) == []
+
+
+def test_damaged_cache_says_how_to_repair_it(cache, mirror):
+    (mirror / "YouTube-Spam-Collection-v1.zip").write_bytes(spam_archive())
+    utils.fetch_spam_dataset()
+    psy = cache / "youtube_spam" / "Youtube01-Psy.csv"
+    psy.write_bytes(psy.read_bytes()[:1000])
+    with pytest.raises(utils.DataError) as error:
+        utils.load_spam_dataset()
+    message = str(error.value)
+    assert "cached dataset is damaged" in message and str(psy) in message
+    assert f"Delete the folder {cache / 'youtube_spam'}" in message
+
+
+def test_interrupted_download_leaves_nothing(cache, internet, monkeypatch):
+    internet.pages[SPAM_URL] = spam_archive()
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(utils.shutil, "copyfileobj", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        utils.fetch_spam_dataset()
+    assert files_under(cache) == []
+
+
+# --------------------------------------------------------------------------
+# NLP resources
+# --------------------------------------------------------------------------
+
+
+def test_wordnet_from_the_mirror(cache, mirror, internet):
+    (mirror / "wordnet.zip").write_bytes(wordnet_archive())
+    path = utils.fetch_wordnet()
+    assert path == cache / "nltk_data" / "corpora" / "wordnet.zip"
+    assert zipfile.ZipFile(path).read("wordnet/data.noun") == b"fake wordnet file\n"
+    assert internet.requested == []
+
+
+def test_wordnet_missing_from_the_mirror(cache, mirror):
+    with pytest.raises(utils.DataError, match="Put a copy of wordnet.zip in the mirror folder"):
+        utils.load_wordnet()
+    assert files_under(cache) == []
+
+
+def test_wordnet_download_without_network(cache, internet):
+    with pytest.raises(utils.DataError, match="Could not get NLTK's WordNet 3.0 package .wordnet.zip."):
+        utils.fetch_wordnet()
+    assert internet.requested == list(utils.WORDNET_ARCHIVE.urls)
+    assert files_under(cache) == []
+
+
+def test_wordnet_archive_of_the_wrong_package(cache, mirror):
+    (mirror / "wordnet.zip").write_bytes(wordnet_archive(skip="wordnet/data.verb"))
+    with pytest.raises(utils.DataError, match="is not NLTK's WordNet package .it lacks wordnet/data.verb."):
+        utils.fetch_wordnet()
+    assert files_under(cache) == []
+
+
+def test_unreadable_wordnet_cache(cache, mirror):
+    (mirror / "wordnet.zip").write_bytes(wordnet_archive())  # files NLTK cannot parse
+    with pytest.raises(utils.DataError, match="NLTK could not read WordNet from .*Delete that file"):
+        utils.load_wordnet()
+
+
+def test_missing_spacy_model(monkeypatch):
+    import importlib
+
+    import spacy  # noqa: F401  (imported before import_module is patched)
+
+    real_import = importlib.import_module
+
+    def no_model(name, package=None):
+        if name.startswith("en_core_web_sm"):
+            raise ImportError(f"No module named '{name}'")
+        return real_import(name, package)
+
+    monkeypatch.setattr(importlib, "import_module", no_model)
+    with pytest.raises(utils.DataError, match=r"en_core_web_sm is not installed.*pip install -r requirements.txt"):
+        utils.load_spacy_model.__wrapped__()
+
+
+# --------------------------------------------------------------------------
+# Command line and notebook helpers
+# --------------------------------------------------------------------------
+
+
+def test_mirror_command_writes_a_folder_that_serves_a_new_cache(cache, mirror, tmp_path, monkeypatch, capsys):
+    (mirror / "YouTube-Spam-Collection-v1.zip").write_bytes(spam_archive())
+    (mirror / "wordnet.zip").write_bytes(wordnet_archive())
+    classroom = tmp_path / "classroom"
+    assert utils.main(["mirror", str(classroom)]) == 0
+    assert files_under(classroom) == ["YouTube-Spam-Collection-v1.zip", "wordnet.zip"]
+    assert f"export {utils.MIRROR_ENV}=" in capsys.readouterr().out
+
+    monkeypatch.setenv(utils.DATA_ENV, str(tmp_path / "other-cache"))
+    monkeypatch.setenv(utils.MIRROR_ENV, str(classroom))
+    assert len(utils.load_spam_dataset()[1]) == 250
+
+
+def test_cli_reports_data_errors_in_one_line(cache, mirror, capsys):
+    assert utils.main(["fetch"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: Could not get the YouTube Spam Collection")
+    assert "Traceback" not in err
+
+
+def test_check_command_flags_missing_data(cache, capsys):
+    assert utils.main(["check"]) == 1
+    out = capsys.readouterr().out
+    assert "dataset CSVs   MISSING (run: python utils.py fetch)" in out
+    assert "snorkel" in out and "pinned 0.10.0" in out
+
+
+def test_check_environment_names_what_is_wrong(tmp_path, monkeypatch):
+    (tmp_path / "requirements.txt").write_text("snorkel==0.0.1\nno-such-package-xyz==1.0\n")
+    monkeypatch.setattr(utils, "ROOT", tmp_path)
+    with pytest.raises(RuntimeError) as error:
+        utils.check_environment()
+    message = str(error.value)
+    assert "the labs were tested with 0.0.1" in message
+    assert "no-such-package-xyz is not installed" in message
+    assert "Python 3 (Spam Labs)" in message
+
+
+def test_record_results_is_machine_readable(monkeypatch):
+    shown = []
+    monkeypatch.setattr("IPython.display.display", lambda data, raw: shown.append(data))
+    utils.record_results(1, {"accuracy": 0.912345, "lfs": ["lf_a"], "coverage": {"lf_a": 0.5}})
+    (data,) = shown
+    assert data[utils.RESULTS_MIME] == {
+        "lab": 1,
+        "figures": {"accuracy": 0.9123, "lfs": ["lf_a"], "coverage": {"lf_a": 0.5}},
+    }
+    assert "0.9123" in data["text/plain"]
+
+
+# --------------------------------------------------------------------------
+# The real data, as `make` fetched it (from the mirror or the internet)
+# --------------------------------------------------------------------------
+
+
+def test_real_dataset_has_the_canonical_split(monkeypatch):
+    monkeypatch.delenv(utils.DATA_ENV, raising=False)
+    train, dev, valid, test = utils.load_spam_dataset(split_dev_valid=True)
+    sizes = [(len(df), int((df["label"] == 1).sum())) for df in (train, dev, valid, test)]
+    assert sizes == [(1586, 0), (100, 54), (120, 56), (250, 118)]
+    labelled, _ = utils.load_spam_dataset(load_train_labels=True)
+    assert int((labelled["label"] == 1).sum()) == 831
+    assert isinstance(train, pd.DataFrame) and train.index.is_unique
+
+
+def test_real_wordnet_and_spacy_model(monkeypatch):
+    monkeypatch.delenv(utils.DATA_ENV, raising=False)
+    wordnet = utils.load_wordnet()
+    assert wordnet.synsets("dog")[0].name() == "dog.n.01"
+    assert wordnet.get_version() == "3.0"
+    nlp = utils.load_spacy_model()
+    assert nlp.meta["lang"] == "en" and nlp.meta["version"] == "3.8.0" and "ner" in nlp.pipe_names
+    assert utils.load_spacy_model() is nlp  # loaded once per process
