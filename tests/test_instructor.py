@@ -1,0 +1,420 @@
+"""Tests of the instructor tools in utils.py: `release` and `grade`.
+
+Every notebook here is built by the tests: small lab notebooks with an exercise,
+a check cell and a results cell, "executed" by writing the outputs Jupyter would
+leave, plus each kind of bad submission. Only the --execute tests start a kernel.
+"""
+
+from __future__ import annotations
+
+import ast
+import csv
+import json
+import subprocess
+import sys
+import time
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
+
+import utils
+
+FIGURES = {
+    1: {"majority_vote_test_accuracy": 0.84, "label_model_test_accuracy": 0.868, "classifier_test_accuracy": 0.912,
+        "my_lfs": ["lf_mine"], "my_lf_coverage": {"lf_mine": 0.1234}},
+    2: {"original_test_accuracy": 0.9, "augmented_test_accuracy": 0.92, "augmented_train_size": 3172},
+    3: {"overall_f1": 0.91, "slice_f1": {"short_comment": 0.7}, "slice_aware_overall_f1": 0.92},
+}
+SOLUTION_LINES = ["words = text.lower().split()", "return 'subscribe' in words"]
+
+
+def lab_source(lab: int) -> nbformat.NotebookNode:
+    """A reference lab notebook as the course keeps it: solution between the markers, not executed."""
+    cells = [
+        new_markdown_cell(f"# Lab {lab}: Fixture lab\n\nA tiny stand-in for a real lab."),
+        new_code_cell("import utils"),
+        new_code_cell("comments = ['Subscribe to my channel', 'great song']\nprint(len(comments), 'comments')"),
+        new_markdown_cell("## Exercise\n\nWrite `looks_like_spam(text)`."),
+        new_code_cell("def looks_like_spam(text):\n    ### BEGIN SOLUTION\n    " + "\n    ".join(SOLUTION_LINES)
+                      + "\n    ### END SOLUTION"),
+        new_code_cell(
+            "try:\n    found = [looks_like_spam(c) for c in comments]\nexcept NotImplementedError:\n    found = None\n"
+            "if found == [True, False]:\n    print('CHECK PASSED: both comments labelled right.')\n"
+            "else:\n    print(f'CHECK FAILED: got {found}, expected [True, False]. Hint: lower-case first.')"
+        ),
+        new_code_cell(""),  # an empty cell, as students leave them: never counts as "not run"
+        new_markdown_cell("## Summary"),
+        new_code_cell(f"utils.record_results({lab}, {FIGURES[lab]!r})"),
+    ]
+    return new_notebook(cells=cells, metadata={"kernelspec": {"name": "spam-labs", "language": "python",
+                                                              "display_name": "Python 3 (Spam Labs)"}})
+
+
+def results_output(lab: int) -> dict:
+    return new_output("display_data", data={"text/plain": "lab results table",
+                                            utils.RESULTS_MIME: {"lab": lab, "figures": FIGURES[lab]}})
+
+
+def executed(notebook, check="PASSED"):
+    """``notebook`` with the outputs and counts a clean "Restart and Run All" leaves (without a kernel)."""
+    notebook = nbformat.from_dict(json.loads(json.dumps(notebook)))
+    count = 0
+    for cell in notebook.cells:
+        if cell.cell_type != "code" or not cell.source.strip():
+            continue
+        count += 1
+        cell.execution_count = count
+        if "comments)" in cell.source:
+            cell.outputs = [new_output("stream", name="stdout", text="2 comments\n")]
+        elif "CHECK" in cell.source:
+            cell.outputs = [new_output("stream", name="stdout", text=f"CHECK {check}: fixture verdict.\n")]
+        elif "record_results" in cell.source:
+            lab = int(cell.source.split("(")[1].split(",")[0])
+            cell.outputs = [results_output(lab)]
+    return notebook
+
+
+def error_output(ename="NameError"):
+    return new_output("error", ename=ename, evalue="boom", traceback=[f"{ename}: boom"])
+
+
+def save(notebook, path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(notebook, path)
+    return path
+
+
+def grade(capsys, *args) -> tuple[int, dict[str, dict], str]:
+    """Run `grade`; return its exit status, the gradebook rows by student, and what it printed."""
+    *paths, out = args
+    status = utils.main(["grade", *map(str, paths), "--out", str(out)])
+    printed = capsys.readouterr().out
+    with open(out, newline="", encoding="utf-8") as f:
+        rows = {row["student"]: row for row in csv.DictReader(f)}
+    return status, rows, printed
+
+
+@pytest.fixture
+def course(tmp_path, monkeypatch):
+    """A course folder with the three reference notebooks, executed, in place of the real ones."""
+    root = tmp_path / "course"
+    for lab, name in utils.LAB_NOTEBOOKS.items():
+        save(executed(lab_source(lab)), root / name)
+    monkeypatch.setattr(utils, "ROOT", root)
+    return root
+
+
+# --------------------------------------------------------------------------
+# release
+# --------------------------------------------------------------------------
+
+
+def test_release_leaves_no_solution_and_no_output(course, tmp_path, capsys):
+    out = tmp_path / "student"
+    assert utils.main(["release", str(out)]) == 0
+    assert "1 exercise(s) replaced by a placeholder" in capsys.readouterr().out
+    assert sorted(p.name for p in out.iterdir()) == sorted(utils.LAB_NOTEBOOKS.values())
+
+    for lab, name in utils.LAB_NOTEBOOKS.items():
+        copy, source = nbformat.read(out / name, as_version=4), nbformat.read(course / name, as_version=4)
+        nbformat.validate(copy)
+        text = json.dumps(copy)
+        assert "BEGIN SOLUTION" not in text and "END SOLUTION" not in text
+        assert not any(line in text for line in SOLUTION_LINES)
+        assert "CHECK PASSED: fixture verdict" not in text and utils.RESULTS_MIME not in text
+        for cell, original in zip(copy.cells, source.cells, strict=True):
+            assert "execution" not in cell.metadata
+            if cell.cell_type == "code":
+                assert cell.outputs == [] and cell.execution_count is None
+                ast.parse(cell.source)  # still valid Python, placeholder indented into the function
+            if "looks_like_spam(text)" in original.source and original.cell_type == "code":
+                assert cell.source == ("def looks_like_spam(text):\n    # YOUR CODE HERE\n"
+                                       '    raise NotImplementedError("Write your solution here, then run this cell again.")')
+            else:
+                assert cell.source == original.source  # everything else is handed out unchanged
+        assert copy.metadata["spam_labs"] == {"lab": lab, "checks": 1}
+        assert copy.metadata["kernelspec"]["name"] == "spam-labs"
+
+
+@pytest.mark.parametrize("source, problem", [
+    ("### BEGIN SOLUTION\nx = 1", "cell 5: ### BEGIN SOLUTION without an ### END SOLUTION after it"),
+    ("x = 1\n### END SOLUTION", "cell 5: ### END SOLUTION without a ### BEGIN SOLUTION before it"),
+    ("### BEGIN SOLUTION\n### BEGIN SOLUTION\n### END SOLUTION", "inside another solution"),
+])
+def test_release_refuses_unbalanced_markers_and_writes_nothing(course, tmp_path, capsys, source, problem):
+    notebook = nbformat.read(course / utils.LAB_NOTEBOOKS[2], as_version=4)
+    notebook.cells[4].source = source
+    save(notebook, course / utils.LAB_NOTEBOOKS[2])
+    assert utils.main(["release", str(tmp_path / "student")]) == 1
+    assert problem in capsys.readouterr().err
+    assert not (tmp_path / "student").exists()
+
+
+def test_release_needs_every_lab_and_never_overwrites_the_sources(course, tmp_path, capsys):
+    assert utils.main(["release", str(course)]) == 2
+    assert "holds the reference notebooks" in capsys.readouterr().err
+    assert "BEGIN SOLUTION" in (course / utils.LAB_NOTEBOOKS[1]).read_text()
+
+    (course / utils.LAB_NOTEBOOKS[3]).unlink()
+    assert utils.main(["release", str(tmp_path / "student")]) == 1
+    assert f"{utils.LAB_NOTEBOOKS[3]} not found" in capsys.readouterr().err
+    assert not (tmp_path / "student").exists()
+
+
+def test_placeholder_keeps_code_around_the_solution():
+    source = "import re\n\ndef f(x):\n    ### BEGIN SOLUTION\n    return x\n    ### END SOLUTION\n\nprint(f)"
+    stripped, count = utils.source_without_solutions(source)
+    assert count == 1
+    assert stripped.splitlines() == ["import re", "", "def f(x):", "    # YOUR CODE HERE",
+                                     '    raise NotImplementedError("Write your solution here, then run this cell again.")',
+                                     "", "print(f)"]
+
+
+REAL_NOTEBOOKS = [utils.ROOT / name for name in utils.LAB_NOTEBOOKS.values()]
+
+
+@pytest.mark.skipif(not all(p.is_file() for p in REAL_NOTEBOOKS), reason="the three lab notebooks are not all there yet")
+def test_release_of_the_real_labs(tmp_path, capsys):
+    assert utils.main(["release", str(tmp_path)]) == 0
+    for source_path in REAL_NOTEBOOKS:
+        source, copy = nbformat.read(source_path, as_version=4), nbformat.read(tmp_path / source_path.name, as_version=4)
+        solutions = [cell.source for cell in source.cells if utils.BEGIN_SOLUTION in cell.source]
+        assert solutions, f"{source_path.name} has no exercise"
+        placeholders = [cell.source for cell in copy.cells if "raise NotImplementedError(" in cell.source]
+        assert len(placeholders) >= len(solutions)
+        for cell in copy.cells:
+            assert "BEGIN SOLUTION" not in cell.source and "END SOLUTION" not in cell.source
+            if cell.cell_type == "code":
+                assert cell.outputs == [] and cell.execution_count is None
+                ast.parse(cell.source)
+        for before in solutions:  # no line of a solution survives in its cell, unless it was outside the markers
+            inside = before.split(utils.BEGIN_SOLUTION, 1)[1].split(utils.END_SOLUTION, 1)[0].splitlines()[1:]
+            outside = set(utils.source_without_solutions(before)[0].splitlines())
+            after = "\n".join(placeholders)
+            assert not [line for line in inside if line.strip() and line not in outside and line in after]
+
+
+# --------------------------------------------------------------------------
+# grade: good notebooks
+# --------------------------------------------------------------------------
+
+
+def test_grade_reads_results_checks_and_run_order(course, tmp_path, capsys):
+    folder = tmp_path / "submissions"
+    for lab in utils.LAB_NOTEBOOKS:
+        save(executed(lab_source(lab)), folder / f"student{lab}" / utils.LAB_NOTEBOOKS[lab])
+    failed = save(executed(lab_source(1), check="FAILED"), folder / "bob.ipynb")
+    save(executed(lab_source(1)), folder / ".ipynb_checkpoints" / "bob-checkpoint.ipynb")
+    before = failed.read_bytes()
+
+    status, rows, printed = grade(capsys, folder, tmp_path / "gradebook.csv")
+    assert status == 0
+    assert sorted(rows) == ["bob.ipynb", "student1/01_spam_tutorial.ipynb",
+                            "student2/02_spam_data_augmentation_tutorial.ipynb",
+                            "student3/03_spam_data_slicing_tutorial.ipynb"]
+    alice = rows["student1/01_spam_tutorial.ipynb"]
+    assert alice["lab"] == "1" and alice["status"] == "ok" and alice["executed_in_order"] == "yes"
+    assert (alice["error_cells"], alice["unrun_cells"]) == ("", "")
+    assert (alice["checks_passed"], alice["checks_total"]) == ("1", "1")
+    assert alice["label_model_test_accuracy"] == "0.868"
+    assert json.loads(alice["my_lf_coverage"]) == {"lf_mine": 0.1234}
+    assert rows["student2/02_spam_data_augmentation_tutorial.ipynb"]["augmented_train_size"] == "3172"
+    assert rows["student3/03_spam_data_slicing_tutorial.ipynb"]["augmented_train_size"] == ""
+    assert (rows["bob.ipynb"]["checks_passed"], rows["bob.ipynb"]["checks_total"]) == ("0", "1")
+    assert failed.read_bytes() == before  # grading never writes a submission
+
+    assert "Lab 1 (01_spam_tutorial.ipynb): 2 file(s)" in printed and "Lab 3 (" in printed
+    header = next(line for line in printed.splitlines() if line.startswith("student "))
+    assert header.split() == ["student", "status", "in", "order", "errors", "never", "run", "checks",
+                              *sorted(FIGURES[1])]  # nbformat saves JSON outputs with sorted keys
+    assert "4 file(s) read as submitted (not re-run)" in printed and "4 ok, 0 with a problem" in printed
+
+
+def test_lab_is_recognised_however_the_file_is_named(course, tmp_path, capsys):
+    by_title = save(lab_source(2), tmp_path / "homework.ipynb")  # not run: only its title says lab 2
+    stamped = lab_source(3)
+    stamped.cells[0].source = "# Slicing"
+    stamped.metadata["spam_labs"] = {"lab": 3, "checks": 2}
+    stamped = save(stamped, tmp_path / "renamed.ipynb")
+    by_name = lab_source(1)
+    by_name.cells[0].source = "# My notes"
+    by_name = save(by_name, tmp_path / "alice_spam_tutorial.ipynb")
+    results = executed(lab_source(1))  # results say lab 3, which beats the title and the name
+    results.cells[-1].outputs = [results_output(3)]
+    results = save(results, tmp_path / "01_spam_tutorial.ipynb")
+
+    garbled = lab_source(1)
+    garbled.cells[0].source = "# My notes"
+    garbled.metadata["spam_labs"] = {"lab": True}  # JSON true is not lab 1
+    garbled = save(garbled, tmp_path / "notes.ipynb")
+
+    _, rows, _ = grade(capsys, by_title, stamped, by_name, results, garbled, tmp_path / "gradebook.csv")
+    assert {student: row["lab"] for student, row in rows.items()} == {
+        "homework.ipynb": "2", "renamed.ipynb": "3", "alice_spam_tutorial.ipynb": "1", "01_spam_tutorial.ipynb": "3",
+        "notes.ipynb": ""}
+    assert rows["renamed.ipynb"]["checks_total"] == "2"  # release's stamp: checks that never ran count
+
+
+# --------------------------------------------------------------------------
+# grade: bad input becomes a row with a clear status
+# --------------------------------------------------------------------------
+
+
+def test_every_bad_input_becomes_a_row(course, tmp_path, capsys):
+    folder = tmp_path / "submissions"
+    folder.mkdir()
+    (folder / "garbage.ipynb").write_text("this is {not json")
+    (folder / "empty.ipynb").write_text("")
+    (folder / "binary.ipynb").write_bytes(b"\x89PNG\r\n\x1a\n\xff\xfe")
+    (folder / "list.ipynb").write_text("[1, 2, 3]")
+    (folder / "config.ipynb").write_text('{"name": "not a notebook"}')
+    (folder / "old.ipynb").write_text('{"nbformat": 3, "cells": []}')
+    (folder / "weird_cells.ipynb").write_text('{"nbformat": 4, "metadata": [], "cells": [1, "x", null]}')
+
+    other = new_notebook(cells=[new_markdown_cell("# My own project"), new_code_cell("1 + 1", execution_count=1)])
+    save(other, folder / "project.ipynb")
+    save(lab_source(1), folder / "unexecuted.ipynb")
+
+    no_results = executed(lab_source(2))
+    del no_results.cells[-2:]
+    save(no_results, folder / "no_results.ipynb")
+
+    failed_results = executed(lab_source(3))
+    failed_results.cells[-1].outputs = [error_output("KeyError")]
+    save(failed_results, folder / "results_failed.ipynb")
+
+    stopped = executed(lab_source(1))  # Run All stopped at an error in the exercise
+    stopped.cells[4].outputs = [error_output("NotImplementedError")]
+    for cell in stopped.cells[5:]:
+        cell.outputs, cell.execution_count = [], None
+    save(stopped, folder / "stopped.ipynb")
+
+    shuffled = executed(lab_source(2))  # cells run out of order, one twice
+    shuffled.cells[2].execution_count, shuffled.cells[4].execution_count = 7, 2
+    save(shuffled, folder / "shuffled.ipynb")
+
+    # A results output some other tool saved as text still counts.
+    as_text = json.loads(nbformat.writes(executed(lab_source(2))))
+    as_text["cells"][-1]["outputs"][0]["data"][utils.RESULTS_MIME] = json.dumps({"lab": 2, "figures": FIGURES[2]})
+    (folder / "as_text.ipynb").write_text(json.dumps(as_text))
+
+    status, rows, printed = grade(capsys, folder, tmp_path / "gradebook.csv")
+    assert status == 0
+    statuses = {student: row["status"] for student, row in rows.items()}
+    assert statuses == {
+        "as_text.ipynb": "ok",
+        "binary.ipynb": "not JSON (not UTF-8 text)",
+        "config.ipynb": "JSON, but not a notebook (no list of cells)",
+        "empty.ipynb": "not JSON (empty file)",
+        "garbage.ipynb": "not JSON (Expecting value)",
+        "list.ipynb": "JSON, but not a notebook (no list of cells)",
+        "no_results.ipynb": "no results cell",
+        "old.ipynb": "not a version 4 notebook (nbformat 3); open and save it in Jupyter",
+        "project.ipynb": "unknown lab; no results cell",
+        "results_failed.ipynb": "results cell 9 failed (KeyError)",
+        "shuffled.ipynb": "ok",
+        "stopped.ipynb": "results cell 9 not run",
+        "unexecuted.ipynb": "not executed",
+        "weird_cells.ipynb": "unknown lab; not executed",
+    }
+    stopped = rows["stopped.ipynb"]
+    assert (stopped["executed_in_order"], stopped["error_cells"], stopped["unrun_cells"]) == (
+        "no", "5 NotImplementedError", "6, 9")
+    # Not released, so not stamped: the reference notebook says how many checks there are.
+    assert (stopped["checks_passed"], stopped["checks_total"]) == ("0", "1")
+    assert rows["shuffled.ipynb"]["executed_in_order"] == "no"
+    assert rows["unexecuted.ipynb"]["unrun_cells"] == "2-3, 5-6, 9"
+    assert rows["results_failed.ipynb"]["error_cells"] == "9 KeyError"
+    assert rows["garbage.ipynb"]["lab"] == "" and rows["garbage.ipynb"]["executed_in_order"] == ""
+    assert rows["as_text.ipynb"]["augmented_train_size"] == "3172"
+    assert "Not a notebook of a known lab: 8 file(s)" in printed
+    assert "2 ok, 12 with a problem" in printed
+
+
+def test_a_crash_in_grading_one_file_only_affects_its_row(course, tmp_path, capsys, monkeypatch):
+    save(executed(lab_source(1)), tmp_path / "a.ipynb")
+    save(executed(lab_source(2)), tmp_path / "b.ipynb")
+    real = utils.check_counts
+    monkeypatch.setattr(utils, "check_counts",
+                        lambda nb: 1 / 0 if nb["metadata"].get("boom") else real(nb))
+    boom = executed(lab_source(2))
+    boom.metadata["boom"] = True
+    save(boom, tmp_path / "b.ipynb")
+    _, rows, _ = grade(capsys, tmp_path, tmp_path / "gradebook.csv")
+    assert rows["a.ipynb"]["status"] == "ok"
+    assert rows["b.ipynb"]["status"] == "could not be graded (ZeroDivisionError: division by zero)"
+
+
+def test_usage_errors_exit_non_zero(tmp_path, capsys):
+    save(executed(lab_source(1)), tmp_path / "a.ipynb")
+    (tmp_path / "empty").mkdir()
+    assert utils.main(["grade", str(tmp_path / "a.ipynb"), str(tmp_path / "missing")]) == 2
+    assert "no such file or folder" in capsys.readouterr().err
+    assert utils.main(["grade", str(tmp_path / "empty")]) == 2
+    assert "no .ipynb files in" in capsys.readouterr().err
+    assert utils.main(["grade", str(tmp_path), "--out", str(tmp_path / "nowhere" / "g.csv")]) == 2
+    assert utils.main(["grade", str(tmp_path), "--execute", "--timeout", "0"]) == 2
+    assert utils.main(["grade", str(tmp_path), "--execute", "--kernel", "no-such-kernel"]) == 2
+    assert "--kernel no-such-kernel: no such Jupyter kernel (installed: " in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_:
+        utils.main(["grade"])
+    assert exit_.value.code == 2
+    assert not (tmp_path / "gradebook.csv").exists()
+
+
+def test_grading_30_notebooks_takes_under_5_seconds(tmp_path):
+    """The whole command, interpreter start included, on 30 notebooks of realistic size (plots inside)."""
+    plot = new_output("display_data", data={"image/png": "iVBORw0KGgo" + "A" * 100_000, "text/plain": "<Figure>"})
+    notebook = executed(lab_source(1))
+    for cell in [cell for cell in notebook.cells if cell.cell_type == "code" and cell.source.strip()][:3]:
+        cell.outputs.append(plot)
+    for i in range(30):
+        save(notebook, tmp_path / "class" / f"student{i:02}.ipynb")
+
+    started = time.perf_counter()
+    done = subprocess.run([sys.executable, str(utils.ROOT / "utils.py"), "grade", str(tmp_path / "class"),
+                           "--out", str(tmp_path / "gradebook.csv")], capture_output=True, text=True, timeout=60)
+    seconds = time.perf_counter() - started
+    assert done.returncode == 0, done.stderr
+    assert "30 ok, 0 with a problem" in done.stdout
+    assert "30/30" in done.stderr  # the progress bar, on stderr
+    assert seconds < 5, f"grading 30 notebooks took {seconds:.1f} s"
+    print(f"grading 30 notebooks: {seconds:.2f} s")
+
+
+# --------------------------------------------------------------------------
+# grade --execute: a fresh kernel (the only tests that start one)
+# --------------------------------------------------------------------------
+
+
+def test_execute_reruns_a_student_copy_from_scratch(course, tmp_path, capsys, monkeypatch):
+    assert utils.main(["release", str(tmp_path / "student")]) == 0
+    # A student hands in the copy unsolved, with outputs edited to claim a pass and results.
+    tampered = executed(nbformat.read(tmp_path / "student" / utils.LAB_NOTEBOOKS[1], as_version=4))
+    tampered = save(tampered, tmp_path / "alice" / "lab1.ipynb")
+    before = tampered.read_bytes()
+    _, rows, _ = grade(capsys, tampered, tmp_path / "as-submitted.csv")
+    assert (rows["lab1.ipynb"]["status"], rows["lab1.ipynb"]["checks_passed"]) == ("ok", "1")
+
+    monkeypatch.setattr(utils, "ROOT", utils.Path(utils.__file__).parent)  # the kernel imports the real utils.py
+    status, rows, _ = grade(capsys, tampered, "--execute", tmp_path / "gradebook.csv")
+    assert status == 0
+    row = rows["lab1.ipynb"]
+    # The copy runs to the end: the placeholder raises inside the student's function, the check cell
+    # catches that and fails, and the results cell records the figures through the real utils.py.
+    assert (row["status"], row["executed_in_order"], row["error_cells"], row["unrun_cells"]) == ("ok", "yes", "", "")
+    assert (row["checks_passed"], row["checks_total"]) == ("0", "1")
+    assert row["classifier_test_accuracy"] == "0.912"
+    assert tampered.read_bytes() == before  # the re-run is graded in memory, never saved
+
+
+def test_execute_stops_a_notebook_at_its_timeout(tmp_path, capsys):
+    cells = [new_code_cell("x = 1"), new_code_cell("import time\ntime.sleep(30)"), new_code_cell("print(x)")]
+    slow = save(new_notebook(cells=[new_markdown_cell("# Lab 2: slow"), *cells]), tmp_path / "slow.ipynb")
+    started = time.perf_counter()
+    status, rows, _ = grade(capsys, slow, "--execute", "--timeout", "1", tmp_path / "gradebook.csv")
+    assert status == 0 and time.perf_counter() - started < 10
+    row = rows["slow.ipynb"]
+    assert row["status"] == "timed out after 1 s in cell 3; no results cell"
+    assert (row["executed_in_order"], row["unrun_cells"]) == ("no", "4")
