@@ -7,8 +7,8 @@ One module, in sections:
 3. The YouTube Spam Collection: validation, cache and the canonical split.
 4. NLP resources: spaCy's English model and NLTK's WordNet.
 5. Notebook helpers: environment check, seeds, recorded results.
-7. Instructor tools: student copies without solutions, a gradebook of submissions.
-8. Command line: ``python utils.py fetch | mirror DIR | check | release OUTDIR | grade PATH...``.
+6. Instructor tools: student copies without solutions, a gradebook of submissions.
+7. Command line: ``python utils.py fetch | mirror DIR | check | release OUTDIR | grade PATH...``.
 
 Run ``python utils.py --help`` for the command line.
 """
@@ -572,7 +572,7 @@ def record_results(lab: int, figures: dict) -> None:
 
 
 # --------------------------------------------------------------------------
-# 7. Instructor tools
+# 6. Instructor tools
 # --------------------------------------------------------------------------
 
 #: The lab notebooks beside this file, by lab number.
@@ -1026,7 +1026,7 @@ def gradebook_text(rows: list[dict], width: int = 32) -> str:
 
 
 # --------------------------------------------------------------------------
-# 8. Command line
+# 7. Command line
 # --------------------------------------------------------------------------
 
 
