@@ -476,24 +476,37 @@ def _pins() -> dict[str, str]:
     return pins
 
 
+def installed_versions() -> list[tuple[str, str | None, str]]:
+    """(package, installed version or None, pinned version) for every pin of requirements.txt."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    rows = []
+    for name, pinned in _pins().items():
+        try:
+            rows.append((name, version(name), pinned))
+        except PackageNotFoundError:
+            rows.append((name, None, pinned))
+    return rows
+
+
+def _same_version(installed: str | None, pinned: str) -> bool:
+    """Whether an installed version is the pinned one; a local build tag such as +cpu does not count."""
+    return installed is not None and installed.split("+")[0] == pinned
+
+
 def check_environment() -> None:
     """Check Python and every pinned package, and say plainly what to fix.
 
     The notebooks call this first, so a wrong kernel or a missing package
     shows up as one readable message instead of an ImportError later on.
     """
-    from importlib.metadata import PackageNotFoundError, version
-
     problems = []
     if sys.version_info < (3, 11):
         problems.append(f"Python {platform.python_version()} is too old: the labs need Python 3.11 or newer.")
-    for name, pinned in _pins().items():
-        try:
-            installed = version(name)
-        except PackageNotFoundError:
+    for name, installed, pinned in installed_versions():
+        if installed is None:
             problems.append(f"{name} is not installed (want {pinned}).")
-            continue
-        if installed.split("+")[0] != pinned:
+        elif not _same_version(installed, pinned):
             problems.append(f"{name} {installed} is installed, but the labs were tested with {pinned}.")
     if problems:
         raise RuntimeError(
@@ -1065,17 +1078,12 @@ def _cmd_mirror(args) -> int:
 
 def _cmd_check(_args) -> int:
     """Report what is present or missing, with versions; exit 1 if anything is missing."""
-    from importlib.metadata import PackageNotFoundError, version
-
     ok = True
     print(f"Python {platform.python_version()} ({sys.executable})")
-    for name, pinned in _pins().items():
-        try:
-            installed = version(name)
-        except PackageNotFoundError:
-            installed, ok = "MISSING", False
-        flag = "ok" if installed.split("+")[0] == pinned else "differs"
-        print(f"  {name:<24} {installed:<14} pinned {pinned:<12} {flag}")
+    for name, installed, pinned in installed_versions():
+        ok &= installed is not None
+        flag = "ok" if _same_version(installed, pinned) else "differs"
+        print(f"  {name:<24} {installed or 'MISSING':<14} pinned {pinned:<12} {flag}")
     mirror = mirror_dir()
     print(f"Mirror ({MIRROR_ENV}): {mirror if mirror else 'not set, downloads use the internet'}")
     print(f"Cache: {data_dir()}")
