@@ -547,6 +547,60 @@ def set_seeds(seed: int = SEED) -> None:
     print(f"Seeded {', '.join(seeded)} with {seed}.")
 
 
+def compare_paired(y_true, pred_a, pred_b, names=("A", "B"), n_boot: int = 2000, seed: int = SEED) -> pd.Series:
+    """Is A really more accurate than B? The evidence from the same comments, as one table row.
+
+    Only the comments on which exactly one of the two is right can tell them
+    apart: ``A right, B wrong`` against ``B right, A wrong``. The exact McNemar
+    test asks how likely so lopsided a split would be if both were equally good
+    (a fair coin over those comments), and a bootstrap over the comments gives a
+    95% interval for the accuracy difference. The verdict calls a difference only
+    when p < 0.05. Rows of several calls stack into one table with ``pd.DataFrame``.
+    """
+    from scipy.stats import binomtest
+
+    y_true, pred_a, pred_b = (np.asarray(v) for v in (y_true, pred_a, pred_b))
+    right_a, right_b = pred_a == y_true, pred_b == y_true
+    only_a, only_b = int((right_a & ~right_b).sum()), int((right_b & ~right_a).sum())
+    p_value = binomtest(only_a, only_a + only_b).pvalue if only_a + only_b else 1.0
+    rng = np.random.default_rng(seed)
+    samples = rng.integers(0, len(y_true), size=(n_boot, len(y_true)))
+    differences = (right_a.astype(float) - right_b)[samples].mean(axis=1)
+    low, high = np.percentile(differences, [2.5, 97.5])
+    name_a, name_b = names
+    if p_value < 0.05:
+        verdict = f"{name_a if only_a > only_b else name_b} is better"
+    else:
+        verdict = f"no detectable difference on {len(y_true)} comments"
+    return pd.Series({
+        "comments": len(y_true),
+        "A right, B wrong": only_a,
+        "B right, A wrong": only_b,
+        "accuracy A": f"{right_a.mean():.1%}",
+        "accuracy B": f"{right_b.mean():.1%}",
+        "A - B (95% CI)": f"{right_a.mean() - right_b.mean():+.1%} ({low:+.1%} to {high:+.1%})",
+        "McNemar p": round(float(p_value), 3),
+        "verdict": verdict,
+    }, name=f"{name_a} vs {name_b}")
+
+
+def normalized_text(texts) -> pd.Series:
+    """Comments reduced to what a reader would call "the same text": lower case, single spaces, no BOM."""
+    texts = pd.Series(texts, dtype=object).fillna("").astype(str)
+    return texts.str.replace("\ufeff", "", regex=False).str.lower().str.split().str.join(" ")
+
+
+def unseen_text(df: pd.DataFrame, *seen: pd.DataFrame) -> np.ndarray:
+    """True for each comment of ``df`` whose normalized text appears in none of the ``seen`` frames.
+
+    Valid and test are two random halves of one video, so some test comments
+    repeat a valid (or train) comment word for word; a score on the unseen ones
+    shows how much those repeats help.
+    """
+    known = set().union(*(set(normalized_text(other.text)) for other in seen))
+    return ~normalized_text(df.text).isin(known).to_numpy()
+
+
 def record_results(lab: int, figures: dict) -> None:
     """Show a lab's key figures as a table and record them in the notebook.
 

@@ -1,0 +1,78 @@
+"""The labs' prose must not drift from their outputs.
+
+Every percentage and every decimal number that a markdown cell quotes must appear, as written,
+in an output of the same notebook: when a re-run changes a result, this test names the sentence
+that now says something false. Figures that come from somewhere else (published results,
+version numbers, settings a sentence explains) are listed below, per notebook, with the reason.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+#: A percentage (94.4%, 60%) or a decimal number (0.22, 1.5), not part of a word, a version or a path.
+FIGURE = re.compile(r"(?<![\w.])\d+(?:\.\d+)?%|(?<![\w.])\d+\.\d+(?![\w.]*\d)")
+
+#: Figures a notebook may quote that are not among its own outputs, each with its reason.
+QUOTED_FROM_ELSEWHERE: dict[str, dict[str, str]] = {
+    "01_spam_tutorial.ipynb": {},
+    "02_spam_data_augmentation_tutorial.ipynb": {},
+    "03_spam_data_slicing_tutorial.ipynb": {},
+}
+
+
+def _text(value) -> str:
+    return "".join(value) if isinstance(value, list) else (value or "")
+
+
+def quoted_figures(notebook: dict) -> dict[str, str]:
+    """Figure -> the first markdown line quoting it (headings are skipped: 4.1 is a section number)."""
+    found: dict[str, str] = {}
+    for cell in notebook["cells"]:
+        if cell["cell_type"] != "markdown":
+            continue
+        for line in _text(cell["source"]).splitlines():
+            if line.lstrip().startswith("#"):
+                continue
+            for figure in FIGURE.findall(line):
+                found.setdefault(figure, line.strip())
+    return found
+
+
+def output_text(notebook: dict) -> str:
+    """Everything the code cells printed or displayed as text."""
+    parts = []
+    for cell in notebook["cells"]:
+        for output in cell.get("outputs", []):
+            parts.append(_text(output.get("text")))
+            parts += [_text(value) for kind, value in output.get("data", {}).items() if kind.startswith("text/")]
+    return "\n".join(parts)
+
+
+@pytest.mark.parametrize("name", sorted(QUOTED_FROM_ELSEWHERE))
+def test_every_quoted_figure_is_in_the_outputs(name):
+    notebook = json.loads((ROOT / name).read_text(encoding="utf-8"))
+    outputs = output_text(notebook)
+    allowed = QUOTED_FROM_ELSEWHERE[name]
+    drifted = {figure: line for figure, line in quoted_figures(notebook).items()
+               if figure not in outputs and figure not in allowed}
+    assert not drifted, "figures quoted in the prose but not in any output:\n" + "\n".join(
+        f"  {figure}: {line[:140]}" for figure, line in drifted.items())
+
+
+@pytest.mark.parametrize("name", sorted(QUOTED_FROM_ELSEWHERE))
+def test_the_allow_list_has_no_stale_entries(name):
+    notebook = json.loads((ROOT / name).read_text(encoding="utf-8"))
+    stale = set(QUOTED_FROM_ELSEWHERE[name]) - set(quoted_figures(notebook))
+    assert not stale, f"listed as quoted from elsewhere but no longer quoted: {sorted(stale)}"
+
+
+def test_the_figure_pattern():
+    line = "MV 89.6%, LM 94.4% and 60% of 0.22; Snorkel 0.10.0, file v1.2.zip, 1.5."
+    assert FIGURE.findall(line) == ["89.6%", "94.4%", "60%", "0.22", "1.5"]
