@@ -23,9 +23,14 @@ def spam_csv(name: str, drop_column: str | None = None, extra_rows: int = 0) -> 
     lines = [",".join(c for c in utils.SPAM_COLUMNS if c != drop_column)]
     for i in range(rows + extra_rows):
         label = 1 if i < spam else 0
-        text = f"check out my channel {i}" if label else f"\"great song, {i}\nreally\""
-        values = {"COMMENT_ID": f"id{i}", "AUTHOR": f"author {i}", "DATE": "2014-11-05T22:21:36",
-                  "CONTENT": text, "CLASS": str(label)}
+        text = f"check out my channel {i}" if label else f'"great song, {i}\nreally"'
+        values = {
+            "COMMENT_ID": f"id{i}",
+            "AUTHOR": f"author {i}",
+            "DATE": "2014-11-05T22:21:36",
+            "CONTENT": text,
+            "CLASS": str(label),
+        }
         lines.append(",".join(v for k, v in values.items() if k != drop_column))
     return ("\n".join(lines) + "\n").encode("utf-8")
 

@@ -1,4 +1,4 @@
-"""Tests of the instructor tools in utils.py: `release` and `grade`.
+"""Tests of the instructor tools in instructor.py: `release` and `grade`.
 
 Every notebook here is built by the tests: small lab notebooks with an exercise,
 a check cell and a results cell, "executed" by writing the outputs Jupyter would
@@ -18,11 +18,17 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
+import instructor
 import utils
 
 FIGURES = {
-    1: {"majority_vote_test_accuracy": 0.84, "label_model_test_accuracy": 0.868, "classifier_test_accuracy": 0.912,
-        "my_lfs": ["lf_mine"], "my_lf_coverage": {"lf_mine": 0.1234}},
+    1: {
+        "majority_vote_test_accuracy": 0.84,
+        "label_model_test_accuracy": 0.868,
+        "classifier_test_accuracy": 0.912,
+        "my_lfs": ["lf_mine"],
+        "my_lf_coverage": {"lf_mine": 0.1234},
+    },
     2: {"original_test_accuracy": 0.9, "augmented_test_accuracy": 0.92, "augmented_train_size": 3172},
     3: {"overall_f1": 0.91, "slice_f1": {"short_comment": 0.7}, "slice_aware_overall_f1": 0.92},
 }
@@ -36,8 +42,11 @@ def lab_source(lab: int) -> nbformat.NotebookNode:
         new_code_cell("import utils"),
         new_code_cell("comments = ['Subscribe to my channel', 'great song']\nprint(len(comments), 'comments')"),
         new_markdown_cell("## Exercise\n\nWrite `looks_like_spam(text)`."),
-        new_code_cell("def looks_like_spam(text):\n    ### BEGIN SOLUTION\n    " + "\n    ".join(SOLUTION_LINES)
-                      + "\n    ### END SOLUTION"),
+        new_code_cell(
+            "def looks_like_spam(text):\n    ### BEGIN SOLUTION\n    "
+            + "\n    ".join(SOLUTION_LINES)
+            + "\n    ### END SOLUTION"
+        ),
         new_code_cell(
             "try:\n    found = [looks_like_spam(c) for c in comments]\nexcept NotImplementedError:\n    found = None\n"
             "if found == [True, False]:\n    print('CHECK PASSED: both comments labelled right.')\n"
@@ -47,13 +56,17 @@ def lab_source(lab: int) -> nbformat.NotebookNode:
         new_markdown_cell("## Summary"),
         new_code_cell(f"utils.record_results({lab}, {FIGURES[lab]!r})"),
     ]
-    return new_notebook(cells=cells, metadata={"kernelspec": {"name": "spam-labs", "language": "python",
-                                                              "display_name": "Python 3 (Spam Labs)"}})
+    return new_notebook(
+        cells=cells,
+        metadata={"kernelspec": {"name": "spam-labs", "language": "python", "display_name": "Python 3 (Spam Labs)"}},
+    )
 
 
 def results_output(lab: int) -> dict:
-    return new_output("display_data", data={"text/plain": "lab results table",
-                                            utils.RESULTS_MIME: {"lab": lab, "figures": FIGURES[lab]}})
+    return new_output(
+        "display_data",
+        data={"text/plain": "lab results table", utils.RESULTS_MIME: {"lab": lab, "figures": FIGURES[lab]}},
+    )
 
 
 def executed(notebook, check="PASSED"):
@@ -85,10 +98,10 @@ def save(notebook, path):
     return path
 
 
-def grade(capsys, *args) -> tuple[int, dict[str, dict], str]:
+def grade(capsys, course, *args) -> tuple[int, dict[str, dict], str]:
     """Run `grade`; return its exit status, the gradebook rows by student, and what it printed."""
     *paths, out = args
-    status = utils.main(["grade", *map(str, paths), "--out", str(out)])
+    status = instructor.main(["grade", *map(str, paths), "--out", str(out), "--course", str(course)])
     printed = capsys.readouterr().out
     with open(out, newline="", encoding="utf-8") as f:
         rows = {row["student"]: row for row in csv.DictReader(f)}
@@ -96,12 +109,11 @@ def grade(capsys, *args) -> tuple[int, dict[str, dict], str]:
 
 
 @pytest.fixture
-def course(tmp_path, monkeypatch):
+def course(tmp_path):
     """A course folder with the three reference notebooks, executed, in place of the real ones."""
     root = tmp_path / "course"
-    for lab, name in utils.LAB_NOTEBOOKS.items():
+    for lab, name in instructor.LAB_NOTEBOOKS.items():
         save(executed(lab_source(lab)), root / name)
-    monkeypatch.setattr(utils, "ROOT", root)
     return root
 
 
@@ -112,11 +124,11 @@ def course(tmp_path, monkeypatch):
 
 def test_release_leaves_no_solution_and_no_output(course, tmp_path, capsys):
     out = tmp_path / "student"
-    assert utils.main(["release", str(out)]) == 0
+    assert instructor.main(["release", str(out), "--course", str(course)]) == 0
     assert "1 exercise(s) replaced by a placeholder" in capsys.readouterr().out
-    assert sorted(p.name for p in out.iterdir()) == sorted(utils.LAB_NOTEBOOKS.values())
+    assert sorted(p.name for p in out.iterdir()) == sorted(instructor.LAB_NOTEBOOKS.values())
 
-    for lab, name in utils.LAB_NOTEBOOKS.items():
+    for lab, name in instructor.LAB_NOTEBOOKS.items():
         copy, source = nbformat.read(out / name, as_version=4), nbformat.read(course / name, as_version=4)
         nbformat.validate(copy)
         text = json.dumps(copy)
@@ -129,57 +141,70 @@ def test_release_leaves_no_solution_and_no_output(course, tmp_path, capsys):
                 assert cell.outputs == [] and cell.execution_count is None
                 ast.parse(cell.source)  # still valid Python, placeholder indented into the function
             if "looks_like_spam(text)" in original.source and original.cell_type == "code":
-                assert cell.source == ("def looks_like_spam(text):\n    # YOUR CODE HERE\n"
-                                       '    raise NotImplementedError("Write your solution here, then run this cell again.")')
+                assert cell.source == (
+                    "def looks_like_spam(text):\n    # YOUR CODE HERE\n"
+                    '    raise NotImplementedError("Write your solution here, then run this cell again.")'
+                )
             else:
                 assert cell.source == original.source  # everything else is handed out unchanged
         assert copy.metadata["spam_labs"] == {"lab": lab, "checks": 1}
         assert copy.metadata["kernelspec"]["name"] == "spam-labs"
 
 
-@pytest.mark.parametrize("source, problem", [
-    ("### BEGIN SOLUTION\nx = 1", "cell 5: ### BEGIN SOLUTION without an ### END SOLUTION after it"),
-    ("x = 1\n### END SOLUTION", "cell 5: ### END SOLUTION without a ### BEGIN SOLUTION before it"),
-    ("### BEGIN SOLUTION\n### BEGIN SOLUTION\n### END SOLUTION", "inside another solution"),
-])
+@pytest.mark.parametrize(
+    "source, problem",
+    [
+        ("### BEGIN SOLUTION\nx = 1", "cell 5: ### BEGIN SOLUTION without an ### END SOLUTION after it"),
+        ("x = 1\n### END SOLUTION", "cell 5: ### END SOLUTION without a ### BEGIN SOLUTION before it"),
+        ("### BEGIN SOLUTION\n### BEGIN SOLUTION\n### END SOLUTION", "inside another solution"),
+    ],
+)
 def test_release_refuses_unbalanced_markers_and_writes_nothing(course, tmp_path, capsys, source, problem):
-    notebook = nbformat.read(course / utils.LAB_NOTEBOOKS[2], as_version=4)
+    notebook = nbformat.read(course / instructor.LAB_NOTEBOOKS[2], as_version=4)
     notebook.cells[4].source = source
-    save(notebook, course / utils.LAB_NOTEBOOKS[2])
-    assert utils.main(["release", str(tmp_path / "student")]) == 1
+    save(notebook, course / instructor.LAB_NOTEBOOKS[2])
+    assert instructor.main(["release", str(tmp_path / "student"), "--course", str(course)]) == 1
     assert problem in capsys.readouterr().err
     assert not (tmp_path / "student").exists()
 
 
 def test_release_needs_every_lab_and_never_overwrites_the_sources(course, tmp_path, capsys):
-    assert utils.main(["release", str(course)]) == 2
+    assert instructor.main(["release", str(course), "--course", str(course)]) == 2
     assert "holds the reference notebooks" in capsys.readouterr().err
-    assert "BEGIN SOLUTION" in (course / utils.LAB_NOTEBOOKS[1]).read_text()
+    assert "BEGIN SOLUTION" in (course / instructor.LAB_NOTEBOOKS[1]).read_text()
 
-    (course / utils.LAB_NOTEBOOKS[3]).unlink()
-    assert utils.main(["release", str(tmp_path / "student")]) == 1
-    assert f"{utils.LAB_NOTEBOOKS[3]} not found" in capsys.readouterr().err
+    (course / instructor.LAB_NOTEBOOKS[3]).unlink()
+    assert instructor.main(["release", str(tmp_path / "student"), "--course", str(course)]) == 1
+    assert f"{instructor.LAB_NOTEBOOKS[3]} not found" in capsys.readouterr().err
     assert not (tmp_path / "student").exists()
 
 
 def test_placeholder_keeps_code_around_the_solution():
     source = "import re\n\ndef f(x):\n    ### BEGIN SOLUTION\n    return x\n    ### END SOLUTION\n\nprint(f)"
-    stripped, count = utils.source_without_solutions(source)
+    stripped, count = instructor.source_without_solutions(source)
     assert count == 1
-    assert stripped.splitlines() == ["import re", "", "def f(x):", "    # YOUR CODE HERE",
-                                     '    raise NotImplementedError("Write your solution here, then run this cell again.")',
-                                     "", "print(f)"]
+    assert stripped.splitlines() == [
+        "import re",
+        "",
+        "def f(x):",
+        "    # YOUR CODE HERE",
+        '    raise NotImplementedError("Write your solution here, then run this cell again.")',
+        "",
+        "print(f)",
+    ]
 
 
-REAL_NOTEBOOKS = [utils.ROOT / name for name in utils.LAB_NOTEBOOKS.values()]
+REAL_NOTEBOOKS = [instructor.COURSE / name for name in instructor.LAB_NOTEBOOKS.values()]
 
 
-@pytest.mark.skipif(not all(p.is_file() for p in REAL_NOTEBOOKS), reason="the three lab notebooks are not all there yet")
 def test_release_of_the_real_labs(tmp_path, capsys):
-    assert utils.main(["release", str(tmp_path)]) == 0
+    assert instructor.main(["release", str(tmp_path)]) == 0
     for source_path in REAL_NOTEBOOKS:
-        source, copy = nbformat.read(source_path, as_version=4), nbformat.read(tmp_path / source_path.name, as_version=4)
-        solutions = [cell.source for cell in source.cells if utils.BEGIN_SOLUTION in cell.source]
+        source, copy = (
+            nbformat.read(source_path, as_version=4),
+            nbformat.read(tmp_path / source_path.name, as_version=4),
+        )
+        solutions = [cell.source for cell in source.cells if instructor.BEGIN_SOLUTION in cell.source]
         assert solutions, f"{source_path.name} has no exercise"
         placeholders = [cell.source for cell in copy.cells if "raise NotImplementedError(" in cell.source]
         assert len(placeholders) >= len(solutions)
@@ -189,8 +214,8 @@ def test_release_of_the_real_labs(tmp_path, capsys):
                 assert cell.outputs == [] and cell.execution_count is None
                 ast.parse(cell.source)
         for before in solutions:  # no line of a solution survives in its cell, unless it was outside the markers
-            inside = before.split(utils.BEGIN_SOLUTION, 1)[1].split(utils.END_SOLUTION, 1)[0].splitlines()[1:]
-            outside = set(utils.source_without_solutions(before)[0].splitlines())
+            inside = before.split(instructor.BEGIN_SOLUTION, 1)[1].split(instructor.END_SOLUTION, 1)[0].splitlines()[1:]
+            outside = set(instructor.source_without_solutions(before)[0].splitlines())
             after = "\n".join(placeholders)
             assert not [line for line in inside if line.strip() and line not in outside and line in after]
 
@@ -202,17 +227,20 @@ def test_release_of_the_real_labs(tmp_path, capsys):
 
 def test_grade_reads_results_checks_and_run_order(course, tmp_path, capsys):
     folder = tmp_path / "submissions"
-    for lab in utils.LAB_NOTEBOOKS:
-        save(executed(lab_source(lab)), folder / f"student{lab}" / utils.LAB_NOTEBOOKS[lab])
+    for lab in instructor.LAB_NOTEBOOKS:
+        save(executed(lab_source(lab)), folder / f"student{lab}" / instructor.LAB_NOTEBOOKS[lab])
     failed = save(executed(lab_source(1), check="FAILED"), folder / "bob.ipynb")
     save(executed(lab_source(1)), folder / ".ipynb_checkpoints" / "bob-checkpoint.ipynb")
     before = failed.read_bytes()
 
-    status, rows, printed = grade(capsys, folder, tmp_path / "gradebook.csv")
+    status, rows, printed = grade(capsys, course, folder, tmp_path / "gradebook.csv")
     assert status == 0
-    assert sorted(rows) == ["bob.ipynb", "student1/01_spam_tutorial.ipynb",
-                            "student2/02_spam_data_augmentation_tutorial.ipynb",
-                            "student3/03_spam_data_slicing_tutorial.ipynb"]
+    assert sorted(rows) == [
+        "bob.ipynb",
+        "student1/01_spam_tutorial.ipynb",
+        "student2/02_spam_data_augmentation_tutorial.ipynb",
+        "student3/03_spam_data_slicing_tutorial.ipynb",
+    ]
     alice = rows["student1/01_spam_tutorial.ipynb"]
     assert alice["lab"] == "1" and alice["status"] == "ok" and alice["executed_in_order"] == "yes"
     assert (alice["error_cells"], alice["unrun_cells"]) == ("", "")
@@ -226,8 +254,17 @@ def test_grade_reads_results_checks_and_run_order(course, tmp_path, capsys):
 
     assert "Lab 1 (01_spam_tutorial.ipynb): 2 file(s)" in printed and "Lab 3 (" in printed
     header = next(line for line in printed.splitlines() if line.startswith("student "))
-    assert header.split() == ["student", "status", "in", "order", "errors", "never", "run", "checks",
-                              *sorted(FIGURES[1])]  # nbformat saves JSON outputs with sorted keys
+    assert header.split() == [
+        "student",
+        "status",
+        "in",
+        "order",
+        "errors",
+        "never",
+        "run",
+        "checks",
+        *sorted(FIGURES[1]),
+    ]  # nbformat saves JSON outputs with sorted keys
     assert "4 file(s) read as submitted (not re-run)" in printed and "4 ok, 0 with a problem" in printed
 
 
@@ -249,10 +286,14 @@ def test_lab_is_recognised_however_the_file_is_named(course, tmp_path, capsys):
     garbled.metadata["spam_labs"] = {"lab": True}  # JSON true is not lab 1
     garbled = save(garbled, tmp_path / "notes.ipynb")
 
-    _, rows, _ = grade(capsys, by_title, stamped, by_name, results, garbled, tmp_path / "gradebook.csv")
+    _, rows, _ = grade(capsys, course, by_title, stamped, by_name, results, garbled, tmp_path / "gradebook.csv")
     assert {student: row["lab"] for student, row in rows.items()} == {
-        "homework.ipynb": "2", "renamed.ipynb": "3", "alice_spam_tutorial.ipynb": "1", "01_spam_tutorial.ipynb": "3",
-        "notes.ipynb": ""}
+        "homework.ipynb": "2",
+        "renamed.ipynb": "3",
+        "alice_spam_tutorial.ipynb": "1",
+        "01_spam_tutorial.ipynb": "3",
+        "notes.ipynb": "",
+    }
     assert rows["renamed.ipynb"]["checks_total"] == "2"  # release's stamp: checks that never ran count
 
 
@@ -299,7 +340,7 @@ def test_every_bad_input_becomes_a_row(course, tmp_path, capsys):
     as_text["cells"][-1]["outputs"][0]["data"][utils.RESULTS_MIME] = json.dumps({"lab": 2, "figures": FIGURES[2]})
     (folder / "as_text.ipynb").write_text(json.dumps(as_text))
 
-    status, rows, printed = grade(capsys, folder, tmp_path / "gradebook.csv")
+    status, rows, printed = grade(capsys, course, folder, tmp_path / "gradebook.csv")
     assert status == 0
     statuses = {student: row["status"] for student, row in rows.items()}
     assert statuses == {
@@ -320,7 +361,10 @@ def test_every_bad_input_becomes_a_row(course, tmp_path, capsys):
     }
     stopped = rows["stopped.ipynb"]
     assert (stopped["executed_in_order"], stopped["error_cells"], stopped["unrun_cells"]) == (
-        "no", "5 NotImplementedError", "6, 9")
+        "no",
+        "5 NotImplementedError",
+        "6, 9",
+    )
     # Not released, so not stamped: the reference notebook says how many checks there are.
     assert (stopped["checks_passed"], stopped["checks_total"]) == ("0", "1")
     assert rows["shuffled.ipynb"]["executed_in_order"] == "no"
@@ -335,13 +379,12 @@ def test_every_bad_input_becomes_a_row(course, tmp_path, capsys):
 def test_a_crash_in_grading_one_file_only_affects_its_row(course, tmp_path, capsys, monkeypatch):
     save(executed(lab_source(1)), tmp_path / "a.ipynb")
     save(executed(lab_source(2)), tmp_path / "b.ipynb")
-    real = utils.check_counts
-    monkeypatch.setattr(utils, "check_counts",
-                        lambda nb: 1 / 0 if nb["metadata"].get("boom") else real(nb))
+    real = instructor.check_counts
+    monkeypatch.setattr(instructor, "check_counts", lambda nb: 1 / 0 if nb["metadata"].get("boom") else real(nb))
     boom = executed(lab_source(2))
     boom.metadata["boom"] = True
     save(boom, tmp_path / "b.ipynb")
-    _, rows, _ = grade(capsys, tmp_path, tmp_path / "gradebook.csv")
+    _, rows, _ = grade(capsys, course, tmp_path, tmp_path / "gradebook.csv")
     assert rows["a.ipynb"]["status"] == "ok"
     assert rows["b.ipynb"]["status"] == "could not be graded (ZeroDivisionError: division by zero)"
 
@@ -349,16 +392,16 @@ def test_a_crash_in_grading_one_file_only_affects_its_row(course, tmp_path, caps
 def test_usage_errors_exit_non_zero(tmp_path, capsys):
     save(executed(lab_source(1)), tmp_path / "a.ipynb")
     (tmp_path / "empty").mkdir()
-    assert utils.main(["grade", str(tmp_path / "a.ipynb"), str(tmp_path / "missing")]) == 2
+    assert instructor.main(["grade", str(tmp_path / "a.ipynb"), str(tmp_path / "missing")]) == 2
     assert "no such file or folder" in capsys.readouterr().err
-    assert utils.main(["grade", str(tmp_path / "empty")]) == 2
+    assert instructor.main(["grade", str(tmp_path / "empty")]) == 2
     assert "no .ipynb files in" in capsys.readouterr().err
-    assert utils.main(["grade", str(tmp_path), "--out", str(tmp_path / "nowhere" / "g.csv")]) == 2
-    assert utils.main(["grade", str(tmp_path), "--execute", "--timeout", "0"]) == 2
-    assert utils.main(["grade", str(tmp_path), "--execute", "--kernel", "no-such-kernel"]) == 2
+    assert instructor.main(["grade", str(tmp_path), "--out", str(tmp_path / "nowhere" / "g.csv")]) == 2
+    assert instructor.main(["grade", str(tmp_path), "--execute", "--timeout", "0"]) == 2
+    assert instructor.main(["grade", str(tmp_path), "--execute", "--kernel", "no-such-kernel"]) == 2
     assert "--kernel no-such-kernel: no such Jupyter kernel (installed: " in capsys.readouterr().err
     with pytest.raises(SystemExit) as exit_:
-        utils.main(["grade"])
+        instructor.main(["grade"])
     assert exit_.value.code == 2
     assert not (tmp_path / "gradebook.csv").exists()
 
@@ -373,8 +416,19 @@ def test_grading_30_notebooks_takes_under_5_seconds(tmp_path):
         save(notebook, tmp_path / "class" / f"student{i:02}.ipynb")
 
     started = time.perf_counter()
-    done = subprocess.run([sys.executable, str(utils.ROOT / "utils.py"), "grade", str(tmp_path / "class"),
-                           "--out", str(tmp_path / "gradebook.csv")], capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(instructor.COURSE / "instructor.py"),
+            "grade",
+            str(tmp_path / "class"),
+            "--out",
+            str(tmp_path / "gradebook.csv"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     seconds = time.perf_counter() - started
     assert done.returncode == 0, done.stderr
     assert "30 ok, 0 with a problem" in done.stdout
@@ -388,17 +442,17 @@ def test_grading_30_notebooks_takes_under_5_seconds(tmp_path):
 # --------------------------------------------------------------------------
 
 
-def test_execute_reruns_a_student_copy_from_scratch(course, tmp_path, capsys, monkeypatch):
-    assert utils.main(["release", str(tmp_path / "student")]) == 0
+def test_execute_reruns_a_student_copy_from_scratch(course, tmp_path, capsys):
+    assert instructor.main(["release", str(tmp_path / "student"), "--course", str(course)]) == 0
     # A student hands in the copy unsolved, with outputs edited to claim a pass and results.
-    tampered = executed(nbformat.read(tmp_path / "student" / utils.LAB_NOTEBOOKS[1], as_version=4))
+    tampered = executed(nbformat.read(tmp_path / "student" / instructor.LAB_NOTEBOOKS[1], as_version=4))
     tampered = save(tampered, tmp_path / "alice" / "lab1.ipynb")
     before = tampered.read_bytes()
-    _, rows, _ = grade(capsys, tampered, tmp_path / "as-submitted.csv")
+    _, rows, _ = grade(capsys, course, tampered, tmp_path / "as-submitted.csv")
     assert (rows["lab1.ipynb"]["status"], rows["lab1.ipynb"]["checks_passed"]) == ("ok", "1")
 
-    monkeypatch.setattr(utils, "ROOT", utils.Path(utils.__file__).parent)  # the kernel imports the real utils.py
-    status, rows, _ = grade(capsys, tampered, "--execute", tmp_path / "gradebook.csv")
+    # The kernel imports the real utils.py and exercise_checks.py: grade against the real course folder.
+    status, rows, _ = grade(capsys, instructor.COURSE, tampered, "--execute", tmp_path / "gradebook.csv")
     assert status == 0
     row = rows["lab1.ipynb"]
     # The copy runs to the end: the placeholder raises inside the student's function, the check cell
@@ -413,7 +467,7 @@ def test_execute_stops_a_notebook_at_its_timeout(tmp_path, capsys):
     cells = [new_code_cell("x = 1"), new_code_cell("import time\ntime.sleep(30)"), new_code_cell("print(x)")]
     slow = save(new_notebook(cells=[new_markdown_cell("# Lab 2: slow"), *cells]), tmp_path / "slow.ipynb")
     started = time.perf_counter()
-    status, rows, _ = grade(capsys, slow, "--execute", "--timeout", "1", tmp_path / "gradebook.csv")
+    status, rows, _ = grade(capsys, course, slow, "--execute", "--timeout", "1", tmp_path / "gradebook.csv")
     assert status == 0 and time.perf_counter() - started < 10
     row = rows["slow.ipynb"]
     assert row["status"] == "timed out after 1 s in cell 3; no results cell"

@@ -60,10 +60,14 @@ def test_every_quoted_figure_is_in_the_outputs(name):
     notebook = json.loads((ROOT / name).read_text(encoding="utf-8"))
     outputs = output_text(notebook)
     allowed = QUOTED_FROM_ELSEWHERE[name]
-    drifted = {figure: line for figure, line in quoted_figures(notebook).items()
-               if figure not in outputs and figure not in allowed}
+    drifted = {
+        figure: line
+        for figure, line in quoted_figures(notebook).items()
+        if figure not in outputs and figure not in allowed
+    }
     assert not drifted, "figures quoted in the prose but not in any output:\n" + "\n".join(
-        f"  {figure}: {line[:140]}" for figure, line in drifted.items())
+        f"  {figure}: {line[:140]}" for figure, line in drifted.items()
+    )
 
 
 @pytest.mark.parametrize("name", sorted(QUOTED_FROM_ELSEWHERE))
