@@ -5,25 +5,70 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 KERNEL := spam-labs
+# Where the kernel spec goes: --user (any JupyterLab of this user sees it) or --sys-prefix (only
+# this venv's JupyterLab does; CI and throw-away clones use it so they leave the user's kernel alone).
+KERNEL_SCOPE ?= --user
+# The index requirements.txt names for PyTorch's CPU builds; probed before installing (see below).
+TORCH_CPU_INDEX := https://download.pytorch.org/whl/cpu
 
-.PHONY: lab test setup clean
+.PHONY: lab test unit lint check-pins setup clean
 
+# JupyterLab refuses to start as root (as in many containers) unless told --allow-root.
 lab: setup
-	$(BIN)/jupyter lab
+	@if [ "$$(id -u)" = 0 ]; then \
+		echo "WARNING: you are root, so JupyterLab starts with --allow-root: code in the notebooks runs with root's rights on this machine. Use a normal user where you can."; \
+		$(BIN)/jupyter lab --allow-root; \
+	else \
+		$(BIN)/jupyter lab; \
+	fi
 
-test: setup
+# Everything: unit tests, then every notebook re-run by nbval and compared with its committed outputs.
+test: setup $(VENV)/.installed-instructor
 	$(BIN)/python -m pytest
+
+# The fast unit tests alone (no notebooks), about 15 s.
+unit: $(VENV)/.installed $(VENV)/.installed-instructor
+	$(BIN)/python -m pytest tests
+
+# Style: ruff's linter and formatter (configured in pyproject.toml), as CI runs them.
+lint: $(VENV)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+# Needs PyPI: resolve requirements.txt for every supported platform and Python (CI runs this).
+check-pins: $(VENV)/.installed
+	$(BIN)/python tools/check_pins.py
 
 # Everything a lab needs: the venv, the pinned packages, the Jupyter kernel, the data.
 setup: $(VENV)/.installed
 	$(BIN)/python utils.py fetch
 
+# pip tries every index for every package, and an index it cannot reach costs about 7 s of
+# retries per package (minutes in all). So the PyTorch CPU index is probed once, and left out
+# of the install when it cannot be reached: torch then comes from a local wheel folder that pip
+# is configured with (find-links), or else from PyPI.
 $(VENV)/.installed: requirements.txt
-	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Spam Labs needs Python 3.11 or newer; run: make PYTHON=python3.11 ...")'
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Spam Labs needs Python 3.11 or newer; run: make PYTHON=python3.11 ... (README: Quick start)")'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -r requirements.txt
-	$(BIN)/python -m ipykernel install --user --name=$(KERNEL) --display-name="Python 3 (Spam Labs)"
+	@if $(BIN)/python -c 'import urllib.request; urllib.request.urlopen("$(TORCH_CPU_INDEX)/torch/", timeout=10)' 2>/dev/null; then \
+		cp requirements.txt $(VENV)/requirements-install.txt; \
+	else \
+		echo "PyTorch's CPU index ($(TORCH_CPU_INDEX)) cannot be reached: installing without it."; \
+		grep -v '^--extra-index-url $(TORCH_CPU_INDEX)' requirements.txt > $(VENV)/requirements-install.txt; \
+	fi
+	@echo "Installing the pinned packages of requirements.txt into $(VENV): about 150 packages, 3.4 GB on disk"
+	@echo "with the CPU build of PyTorch. Measured: 2-3 minutes from a local package mirror; allow 5-15 minutes"
+	@echo "on a home connection (about 800 MB to download). pip shows each package as it goes."
+	$(BIN)/python -m pip install --progress-bar on -r $(VENV)/requirements-install.txt
+	@$(BIN)/python -c 'from importlib.metadata import version; v = version("torch"); print("Installed torch", v, "(CPU build)" if "+cpu" in v else "")'
+	$(BIN)/python -m ipykernel install $(KERNEL_SCOPE) --name=$(KERNEL) --display-name="Python 3 (Spam Labs)"
+	touch $@
+
+# Instructor tools (nbgrader), installed into the same venv once, for the tests that use them.
+# requirements.txt's pins constrain it, so it cannot move a package the labs were tested with.
+$(VENV)/.installed-instructor: requirements-instructor.txt $(VENV)/.installed
+	$(BIN)/python -m pip install -c $(VENV)/requirements-install.txt -r requirements-instructor.txt
 	touch $@
 
 clean:
