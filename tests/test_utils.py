@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import zipfile
 
+import numpy as np
 import pandas as pd
 import pytest
 from conftest import files_under, make_zip, spam_archive, spam_csv, wordnet_archive
@@ -335,3 +336,32 @@ def test_real_wordnet_and_spacy_model(monkeypatch):
     nlp = utils.load_spacy_model()
     assert nlp.meta["lang"] == "en" and nlp.meta["version"] == "3.8.0" and "ner" in nlp.pipe_names
     assert utils.load_spacy_model() is nlp  # loaded once per process
+
+
+def test_compare_paired_counts_only_the_comments_that_tell_the_two_apart():
+    truth = np.array([1, 0] * 50)
+    a, b = truth.copy(), truth.copy()
+    a[:5] = 1 - a[:5]  # A wrong on 5 comments, B on 20 others (and on those 5 too)
+    b[:25] = 1 - b[:25]
+    row = utils.compare_paired(truth, a, b, names=("A", "B"))
+    assert (row["A right, B wrong"], row["B right, A wrong"]) == (20, 0)
+    assert row["McNemar p"] == 0.0  # 20 to 0: two-sided exact p = 2 * 0.5**20
+    assert row["verdict"] == "A is better"
+    assert row["accuracy A"] == "95.0%" and row["accuracy B"] == "75.0%"
+    assert row["A - B (95% CI)"].startswith("+20.0% (+")
+
+    b = truth.copy()
+    b[10:16] = 1 - b[10:16]  # 5 against 6: no evidence either way
+    row = utils.compare_paired(truth, a, b, names=("A", "B"))
+    assert (row["A right, B wrong"], row["B right, A wrong"], row["McNemar p"]) == (6, 5, 1.0)
+    assert row["verdict"] == "no detectable difference on 100 comments"
+
+    same = utils.compare_paired(truth, a, a)
+    assert (same["McNemar p"], same["A - B (95% CI)"]) == (1.0, "+0.0% (+0.0% to +0.0%)")
+
+
+def test_unseen_text_ignores_case_spacing_and_the_byte_order_mark():
+    seen = pd.DataFrame({"text": ["Check my channel\ufeff", "great  song"]})
+    df = pd.DataFrame({"text": ["check MY channel", "Great song\ufeff", "a new comment", None]})
+    assert utils.unseen_text(df, seen).tolist() == [False, False, True, True]
+    assert utils.unseen_text(df).tolist() == [True] * 4
