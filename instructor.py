@@ -1,11 +1,15 @@
 """Instructor tools for Spam Labs: student copies of the labs, and a gradebook of submitted notebooks.
 
     python instructor.py release OUTDIR         student copies: solutions replaced, outputs cleared
-    python instructor.py grade PATH... [--execute]   a gradebook (gradebook.csv and a table on screen)
+    python instructor.py grade PATH... [--execute [--jobs N]]   a gradebook (gradebook.csv and a table)
 
 Every function takes the course folder (the reference labs with utils.py and
 exercise_checks.py beside them) as an argument and returns its results; the
 command line only parses, validates and prints. See INSTRUCTORS.md.
+
+What ``grade`` trusts comes from the reference notebooks in the course folder:
+which cells are the checks (nbgrader ``grade_id``), what their code is, and
+which figures a lab records. A submission's own text is only ever data.
 """
 
 from __future__ import annotations
@@ -13,7 +17,6 @@ from __future__ import annotations
 import argparse
 import copy
 import csv
-import functools
 import json
 import os
 import re
@@ -21,6 +24,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
 from pathlib import Path
 
 from exercise_checks import CHECK_FAILED, CHECK_PASSED
@@ -43,6 +48,7 @@ LAB_NOTEBOOKS = {
 }
 
 #: nbgrader's markers around the reference solution of an exercise (comment lines in a code cell).
+#: As in nbgrader, a line that contains "BEGIN SOLUTION" / "END SOLUTION" anywhere is a marker.
 BEGIN_SOLUTION, END_SOLUTION = "### BEGIN SOLUTION", "### END SOLUTION"
 
 #: What a student sees instead of a solution. It raises, so "Run All" stops at
@@ -52,10 +58,13 @@ PLACEHOLDER = (
     'raise NotImplementedError("Write your solution here, then run this cell again.")',
 )
 
+#: What replaces a written (markdown) solution, as nbgrader's default text stub.
+TEXT_PLACEHOLDER = "YOUR ANSWER HERE"
+
 #: Seconds one notebook may run under ``grade --execute``, all cells together.
 GRADE_TIMEOUT = 600
 
-#: ``grade`` shows a progress bar for more files than this.
+#: ``grade`` shows a progress bar for more files than this (always with --execute and more than one file).
 PROGRESS_BAR_ABOVE = 5
 
 #: The gradebook's columns before the lab's figures (and ``path`` after them).
@@ -70,7 +79,12 @@ GRADEBOOK_COLUMNS = [
     "checks_total",
 ]
 
+#: A CSV cell starting with one of these can be run as a formula by a spreadsheet (OWASP: CSV injection).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n")
+
 _LAB_TITLE = re.compile(r"^#\s+Lab\s+(\d+)\s*:", re.MULTILINE)
+_GRADE_ID = re.compile(r"^lab(\d+)-")
+_PLAIN_NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 
 
 class NotANotebook(ValueError):
@@ -79,6 +93,22 @@ class NotANotebook(ValueError):
 
 class ReleaseError(ValueError):
     """The labs cannot be released as they are; nothing was written."""
+
+
+def nbgrader_metadata(cell) -> dict:
+    """A cell's ``nbgrader`` metadata, or {} (also for cells whose metadata is not a dict)."""
+    metadata = cell.get("metadata") if isinstance(cell, dict) else None
+    found = metadata.get("nbgrader") if isinstance(metadata, dict) else None
+    return found if isinstance(found, dict) else {}
+
+
+def _has_nbgrader_metadata(notebook: dict) -> bool:
+    return any(nbgrader_metadata(cell) for cell in notebook["cells"])
+
+
+def _is_marker(line: str, marker: str) -> bool:
+    """Whether ``line`` is a solution marker; nbgrader's rule: the words appear anywhere in the line."""
+    return marker.lstrip("# ") in line
 
 
 # --------------------------------------------------------------------------
@@ -114,23 +144,23 @@ def release(course: Path, outdir: Path) -> list[tuple[Path, int]]:
     return written
 
 
-def source_without_solutions(source: str, where: str = "cell") -> tuple[str, int]:
-    """``source`` with each marked solution replaced by the placeholder, and how many there were.
+def source_without_solutions(source: str, where: str = "cell", stub: tuple[str, ...] = PLACEHOLDER) -> tuple[str, int]:
+    """``source`` with each marked solution replaced by ``stub``, and how many there were.
 
-    The placeholder takes the indentation of its BEGIN marker, so a solution
-    inside a function body leaves valid Python. Unbalanced markers raise
-    ValueError naming ``where``: guessing where a solution ends could leak it.
+    The stub takes the indentation of its BEGIN marker, so a solution inside a
+    function body leaves valid Python. A line is a marker if it contains
+    "BEGIN SOLUTION" / "END SOLUTION" anywhere, as nbgrader decides. Unbalanced
+    markers raise ValueError naming ``where``: guessing where a solution ends could leak it.
     """
     lines, solutions, inside = [], 0, False
-    for line in source.splitlines():
-        marker = line.strip()
-        if marker.startswith(BEGIN_SOLUTION):
+    for line in source.split("\n"):
+        if _is_marker(line, BEGIN_SOLUTION):
             if inside:
                 raise ValueError(f"{where}: {BEGIN_SOLUTION} inside another solution")
             inside, solutions = True, solutions + 1
             indent = line[: len(line) - len(line.lstrip())]
-            lines += [indent + placeholder for placeholder in PLACEHOLDER]
-        elif marker.startswith(END_SOLUTION):
+            lines += [indent + placeholder for placeholder in stub]
+        elif _is_marker(line, END_SOLUTION):
             if not inside:
                 raise ValueError(f"{where}: {END_SOLUTION} without a {BEGIN_SOLUTION} before it")
             inside = False
@@ -145,27 +175,212 @@ def student_copy(notebook: dict, lab: int) -> tuple[dict, int]:
     """A lab notebook as students get it, and how many exercise cells it has.
 
     Solutions become the placeholder, and every output, execution count and
-    timing is cleared, so nothing of the reference run leaks. The lab and the
-    number of checks are stamped into the metadata, so ``grade`` knows the
-    notebook however it is renamed and counts a check that never ran as failed.
+    timing is cleared, so nothing of the reference run leaks. What counts as a
+    solution is what nbgrader's ``generate_assignment`` removes: each marked
+    region, and the whole of an nbgrader solution cell without markers. In a
+    notebook with nbgrader metadata, markers outside a solution cell are an
+    error (nbgrader refuses them too). Cells nbgrader locks (check and results
+    cells) are made read-only in JupyterLab. The lab and the number of checks
+    are stamped into the metadata, so ``grade`` knows the notebook however it is renamed.
     """
     notebook = copy.deepcopy(notebook)
-    passed, failed = check_counts(notebook)
+    with_metadata = _has_nbgrader_metadata(notebook)
+    checks = len(reference_cells(notebook, lab).checks)  # before the markers go: without metadata, they show where
     exercises = 0
     for number, cell in enumerate(notebook["cells"], start=1):
+        metadata = cell.setdefault("metadata", {})
         for key in ("execution", "ExecuteTime"):  # timings written by nbclient / JupyterLab
-            cell.get("metadata", {}).pop(key, None)
-        if cell["cell_type"] != "code":
+            metadata.pop(key, None)
+        if cell["cell_type"] not in ("code", "markdown"):
             continue
-        cell["source"], solutions = source_without_solutions(_text(cell["source"]), f"cell {number}")
-        exercises += solutions > 0
-        cell["outputs"], cell["execution_count"] = [], None
-    notebook["metadata"]["spam_labs"] = {"lab": lab, "checks": (passed + failed) or exercises}
+        grading = nbgrader_metadata(cell)
+        stub = PLACEHOLDER if cell["cell_type"] == "code" else (TEXT_PLACEHOLDER,)
+        source, solutions = source_without_solutions(_text(cell["source"]), f"cell {number}", stub)
+        if solutions and with_metadata and not grading.get("solution"):
+            raise ValueError(f"cell {number}: solution markers in a cell that is not an nbgrader solution cell")
+        if grading.get("solution") and not solutions:
+            source, solutions = "\n".join(stub), 1  # nbgrader replaces a whole solution cell without markers
+        cell["source"] = source
+        exercises += solutions > 0 and cell["cell_type"] == "code"
+        if _locked(cell):  # as nbgrader's LockCells: JupyterLab then refuses to edit or delete the cell
+            metadata["editable"], metadata["deletable"] = False, False
+        if cell["cell_type"] == "code":
+            cell["outputs"], cell["execution_count"] = [], None
+    notebook["metadata"]["spam_labs"] = {"lab": lab, "checks": checks or exercises}
     return notebook, exercises
 
 
+def _locked(cell: dict) -> bool:
+    """nbgrader's rule: graded cells and cells marked locked are locked, solution cells never."""
+    grading = nbgrader_metadata(cell)
+    return not grading.get("solution") and bool(grading.get("grade") or grading.get("locked"))
+
+
 # --------------------------------------------------------------------------
-# 3. Grade: a gradebook of submissions
+# 3. What grade trusts: the reference notebooks
+# --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReferenceCell:
+    """A cell students must not change, as the reference notebook has it."""
+
+    kind: str  # "check", "results" or "locked"
+    grade_id: str | None  # its nbgrader grade_id, None in a notebook without nbgrader metadata
+    source: str
+    position: int  # its place among the reference's code cells, from 0
+
+
+@dataclass(frozen=True)
+class Reference:
+    """What ``grade`` takes from a reference lab notebook: its locked cells and the figures it records."""
+
+    lab: int
+    cells: tuple[ReferenceCell, ...]  # in notebook order
+    code_cells: int
+    figures: tuple[str, ...] | None  # None if the reference notebook records nothing (not executed)
+
+    @property
+    def checks(self) -> list[ReferenceCell]:
+        return [cell for cell in self.cells if cell.kind == "check"]
+
+    @property
+    def results(self) -> ReferenceCell | None:
+        return next((cell for cell in self.cells if cell.kind == "results"), None)
+
+
+def reference_cells(notebook: dict, lab: int) -> Reference:
+    """The check cells, results cell and other locked cells of a reference notebook, and its figures.
+
+    With nbgrader metadata: graded cells are the checks and locked cells are
+    kept as they are (the locked one that calls ``record_results`` is the results
+    cell). Without it: the first code cell after each cell with solution markers
+    is a check, and the last cell calling ``record_results`` is the results cell.
+    """
+    code = _code_cells(notebook)
+    cells = []
+    if _has_nbgrader_metadata(notebook):
+        for position, (_, cell) in enumerate(code):
+            grading = nbgrader_metadata(cell)
+            if _locked(cell):
+                grade_id = grading.get("grade_id") if isinstance(grading.get("grade_id"), str) else None
+                kind = "check" if grading.get("grade") else "locked"
+                cells.append([kind, grade_id, _text(cell.get("source")), position])
+    else:
+        after_exercise = False
+        for position, (_, cell) in enumerate(code):
+            source = _text(cell.get("source"))
+            if any(_is_marker(line, BEGIN_SOLUTION) for line in source.split("\n")):
+                after_exercise = True
+            elif after_exercise and source.strip():
+                cells.append(["check", None, source, position])
+                after_exercise = False
+        last = max((p for p, (_, c) in enumerate(code) if "record_results(" in _text(c.get("source"))), default=None)
+        if last is not None and all(position != last for *_, position in cells):
+            cells.append(["locked", None, _text(code[last][1].get("source")), last])
+            cells.sort(key=lambda cell: cell[3])
+    results = [cell for cell in cells if cell[0] == "locked" and "record_results(" in cell[2]]
+    if results:
+        results[-1][0] = "results"
+    recorded = None
+    if results:
+        recorded = _recorded_in(code[results[-1][3]][1])
+    figures = tuple(recorded["figures"]) if recorded else None
+    return Reference(lab, tuple(ReferenceCell(*cell) for cell in cells), len(code), figures)
+
+
+_REFERENCES: dict[tuple, Reference | str] = {}
+
+
+def load_reference(course: Path, lab: int) -> Reference | str:
+    """The reference of ``lab`` in ``course``, or why there is none (a status). Cached while the file is unchanged."""
+    path = Path(course) / LAB_NOTEBOOKS[lab]
+    try:
+        stat = path.stat()
+        key = (str(path.resolve()), stat.st_mtime_ns, stat.st_size)
+    except OSError:
+        return f"no reference notebook {LAB_NOTEBOOKS[lab]} in {course}"
+    if key not in _REFERENCES:
+        try:
+            _REFERENCES[key] = reference_cells(read_notebook(path), lab)
+        except NotANotebook as exc:
+            _REFERENCES[key] = f"reference notebook {path} unreadable ({exc})"
+    return _REFERENCES[key]
+
+
+@dataclass
+class Located:
+    """Where a submission holds one of the reference's locked cells, and why it cannot be trusted (if so)."""
+
+    reference: ReferenceCell
+    numbers: list[int]  # cell numbers (from 1): one, none (missing) or several (duplicated)
+
+    @property
+    def number(self) -> int | None:
+        return self.numbers[0] if len(self.numbers) == 1 else None
+
+    def problem(self, notebook: dict) -> str | None:
+        what = f"{self.reference.kind} cell"
+        name = f" ({self.reference.grade_id})" if self.reference.grade_id else ""
+        if not self.numbers:  # a missing results cell is reported as "no results cell", with the other results problems
+            return None if self.reference.kind == "results" else f"{what} missing{name}"
+        if len(self.numbers) > 1:
+            return f"{what}{name} duplicated (cells {', '.join(map(str, self.numbers))})"
+        if not _same_code(notebook["cells"][self.number - 1].get("source"), self.reference.source):
+            return f"{what} {self.number} differs from the reference"
+        return None
+
+
+def _same_code(source, reference: str) -> bool:
+    """Equal code, ignoring line endings and trailing spaces."""
+
+    def lines(text):
+        return [line.rstrip() for line in _text(text).replace("\r\n", "\n").strip().split("\n")]
+
+    return lines(source) == lines(reference)
+
+
+def locate(notebook: dict, reference: Reference) -> list[Located]:
+    """Find each locked reference cell in a submission: by grade_id, else by identical code, else by position.
+
+    The position is used only when the submission has as many code cells as
+    the reference (cells neither added nor deleted), and never for a cell with
+    a grade_id in a submission that has nbgrader metadata (a cell deleted there
+    is missing, whatever took its place).
+    """
+    code = _code_cells(notebook)
+    with_metadata = _has_nbgrader_metadata(notebook)
+    found = []
+    for cell in reference.cells:
+        numbers = []
+        if cell.grade_id:
+            numbers = [number for number, c in code if nbgrader_metadata(c).get("grade_id") == cell.grade_id]
+        if not numbers:
+            numbers = [number for number, c in code if _same_code(c.get("source"), cell.source)]
+        if not numbers and len(code) == reference.code_cells and not (cell.grade_id and with_metadata):
+            numbers = [code[cell.position][0]]
+        found.append(Located(cell, numbers))
+    return found
+
+
+def restore_locked_cells(notebook: dict, reference: Reference) -> list[str]:
+    """Put the reference's code back into every locked cell of ``notebook`` (in place); say which had changed.
+
+    As nbgrader's autograde does: a student's edits to a check or results cell
+    are overwritten before the run, so the cell runs the instructor's code.
+    """
+    notes = []
+    for located in locate(notebook, reference):
+        for number in located.numbers:
+            cell = notebook["cells"][number - 1]
+            if not _same_code(cell.get("source"), located.reference.source):
+                notes.append(f"{located.reference.kind} cell {number} had been changed (re-run as in the reference)")
+            cell["source"] = located.reference.source
+    return notes
+
+
+# --------------------------------------------------------------------------
+# 4. Grade: a gradebook of submissions
 # --------------------------------------------------------------------------
 
 
@@ -176,12 +391,33 @@ def grade(
     timeout: float = GRADE_TIMEOUT,
     kernel: str | None = None,
     progress: bool = False,
+    jobs: int = 1,
 ) -> list[dict]:
-    """One gradebook row per (student, file), in the order given; a file that cannot be graded gets a status."""
+    """One gradebook row per (student, file), in the order given; a file that cannot be graded gets a status.
+
+    With ``execute``, up to ``jobs`` notebooks are re-run at the same time, each
+    in its own kernel and temporary folder. The rows are the same whatever ``jobs`` is.
+    """
     from tqdm import tqdm
 
-    files = tqdm(files, desc="grading", unit="notebook", file=sys.stderr, disable=not progress)
-    return [graded(path, student, course, execute, timeout, kernel) for student, path in files]
+    bar = tqdm(total=len(files), desc="grading", unit="notebook", file=sys.stderr, disable=not progress)
+    rows: list[dict | None] = [None] * len(files)
+    with bar:
+        if not execute or jobs <= 1 or len(files) <= 1:
+            for i, (student, path) in enumerate(files):
+                rows[i] = graded(path, student, course, execute, timeout, kernel)
+                bar.update()
+        else:
+            # Threads are enough: the work happens in the kernels, which are separate processes.
+            with ThreadPoolExecutor(max_workers=min(jobs, len(files)), thread_name_prefix="grade") as pool:
+                futures = {
+                    pool.submit(graded, path, student, course, execute, timeout, kernel): i
+                    for i, (student, path) in enumerate(files)
+                }
+                for future in as_completed(futures):
+                    rows[futures[future]] = future.result()  # graded() never raises
+                    bar.update()
+    return rows
 
 
 def graded(
@@ -193,6 +429,7 @@ def graded(
     kernel: str | None = None,
 ) -> dict:
     """One gradebook row for one file. Never raises: whatever the file holds becomes a status."""
+    path = Path(path)
     row = {
         "student": student,
         "lab": None,
@@ -203,15 +440,18 @@ def graded(
         "checks_passed": None,
         "checks_total": None,
         "figures": {},
+        "other_figures": {},
         "path": str(path),
     }
     try:
         notebook = read_notebook(path)
+        lab = lab_of(notebook, path.name)
         problems = []
         if execute:
-            notebook, problem = executed_copy(notebook, course, timeout, kernel)
-            problems += [problem] if problem else []
-        row.update(notebook_grades(notebook, path.name, course, problems))
+            reference = load_reference(course, lab) if lab else None
+            reference = reference if isinstance(reference, Reference) else None
+            notebook, problems = executed_copy(notebook, course, timeout, kernel, reference)
+        row.update(notebook_grades(notebook, path.name, course, problems, lab=lab))
     except NotANotebook as exc:
         row["status"] = str(exc)
     except Exception as exc:  # a shape of file nobody foresaw must not stop the other rows
@@ -227,7 +467,7 @@ def read_notebook(path: Path) -> dict:
     still be graded. The few fields grading reads are checked where they are read.
     """
     try:
-        raw = path.read_bytes()
+        raw = Path(path).read_bytes()
     except OSError as exc:
         raise NotANotebook(f"unreadable ({exc.strerror or exc})") from None
     if not raw.strip():
@@ -274,20 +514,27 @@ def _outputs(cell: dict) -> list[dict]:
     return [output for output in outputs if isinstance(output, dict)] if isinstance(outputs, list) else []
 
 
+def _recorded_in(cell: dict) -> dict | None:
+    """The last ``{"lab": N, "figures": {...}}`` that ``record_results`` left in this cell's outputs, or None."""
+    found = None
+    for output in _outputs(cell):
+        data = output.get("data")
+        payload = data.get(RESULTS_MIME) if isinstance(data, dict) else None
+        if isinstance(payload, (str, list)):  # some tools store JSON outputs as text
+            try:
+                payload = json.loads(_text(payload))
+            except ValueError:
+                payload = None
+        if isinstance(payload, dict) and isinstance(payload.get("figures"), dict):
+            found = payload
+    return found
+
+
 def recorded_results(notebook: dict) -> dict | None:
-    """The last ``{"lab": N, "figures": {...}}`` that ``record_results`` left in the outputs, or None."""
+    """The last results that ``record_results`` left in any cell's outputs, or None (only to tell the lab)."""
     found = None
     for _, cell in _code_cells(notebook):
-        for output in _outputs(cell):
-            data = output.get("data")
-            payload = data.get(RESULTS_MIME) if isinstance(data, dict) else None
-            if isinstance(payload, (str, list)):  # some tools store JSON outputs as text
-                try:
-                    payload = json.loads(_text(payload))
-                except ValueError:
-                    payload = None
-            if isinstance(payload, dict) and isinstance(payload.get("figures"), dict):
-                found = payload
+        found = _recorded_in(cell) or found
     return found
 
 
@@ -295,12 +542,19 @@ def lab_of(notebook: dict, filename: str) -> int | None:
     """Which lab a notebook is, or None if nothing names one of the three.
 
     Evidence in order of strength: the lab its results cell recorded, the lab
-    ``release`` stamped into it, its "# Lab N:" title, its file name (01_...,
-    or the name without the prefix). Students rename files, so that comes last.
+    ``release`` stamped into it, the lab its nbgrader cell ids name
+    (``lab1-check``), its "# Lab N:" title, its file name (01_..., or the name
+    without the prefix). Students rename files, so that comes last. Naming the
+    wrong lab gains nothing: the notebook is then graded against that lab's reference.
     """
     results = recorded_results(notebook) or {}
     stamp = notebook["metadata"].get("spam_labs")
     candidates = [results.get("lab"), stamp.get("lab") if isinstance(stamp, dict) else None]
+    for _, cell in _code_cells(notebook):
+        grade_id = _GRADE_ID.match(str(nbgrader_metadata(cell).get("grade_id", "")))
+        if grade_id:
+            candidates.append(int(grade_id.group(1)))
+            break
     for cell in notebook["cells"]:
         if isinstance(cell, dict) and cell.get("cell_type") == "markdown":
             title = _LAB_TITLE.search(_text(cell.get("source")))
@@ -348,27 +602,27 @@ def unrun_cells(notebook: dict) -> list[int]:
     ]
 
 
-def check_counts(notebook: dict) -> tuple[int, int]:
-    """(passed, failed): how many CHECK PASSED / CHECK FAILED lines the outputs show."""
-    passed = failed = 0
-    for _, cell in _code_cells(notebook):
-        for output in _outputs(cell):
-            data = output.get("data")
-            text = _text(output.get("text")) or _text(data.get("text/plain") if isinstance(data, dict) else None)
-            for line in text.splitlines():
-                passed += line.strip().startswith(CHECK_PASSED)
-                failed += line.strip().startswith(CHECK_FAILED)
-    return passed, failed
+def check_passed(cell: dict) -> bool:
+    """Whether a check cell's own output says it passed: a CHECK PASSED line, no CHECK FAILED line, no error."""
+    passed = failed = False
+    for output in _outputs(cell):
+        if output.get("output_type") == "error":
+            failed = True
+        data = output.get("data")
+        text = _text(output.get("text")) or _text(data.get("text/plain") if isinstance(data, dict) else None)
+        for line in text.splitlines():
+            passed |= line.strip().startswith(CHECK_PASSED)
+            failed |= line.strip().startswith(CHECK_FAILED)
+    return passed and not failed
 
 
-def results_problem(notebook: dict) -> str | None:
-    """Why the notebook holds no recorded results (naming the results cell), or None if it does."""
-    if recorded_results(notebook) is not None:
-        return None
-    cells = [(number, cell) for number, cell in _code_cells(notebook) if "record_results(" in cell["source"]]
-    if not cells:
+def _results_problem(notebook: dict, number: int | None) -> str | None:
+    """Why results cell ``number`` holds no recorded results, or None if it does."""
+    if number is None:
         return "no results cell"
-    number, cell = cells[-1]
+    cell = notebook["cells"][number - 1]
+    if _recorded_in(cell) is not None:
+        return None
     errors = [output.get("ename") or "error" for output in _outputs(cell) if output.get("output_type") == "error"]
     if errors:
         return f"results cell {number} failed ({errors[0]})"
@@ -377,28 +631,73 @@ def results_problem(notebook: dict) -> str | None:
     return f"results cell {number} recorded nothing"
 
 
-def notebook_grades(notebook: dict, filename: str, course: Path = COURSE, problems: list[str] = ()) -> dict:
+def _names(names: list[str], most: int = 3, width: int = 30) -> str:
+    """A short, one-line list of names a submission chose (they may be long or many)."""
+    shown = [" ".join(name.split())[:width] for name in names[:most]]
+    return ", ".join(shown) + (f" and {len(names) - most} more" if len(names) > most else "")
+
+
+def notebook_grades(
+    notebook: dict, filename: str, course: Path = COURSE, problems: list[str] = (), lab: int | None = None
+) -> dict:
     """The gradebook fields of one notebook of ``course``; ``problems`` are ones found before (e.g. a timeout).
 
-    The status is "ok" when the notebook is of a known lab and recorded its
-    results; otherwise it lists what is wrong. How the notebook ran (order,
-    errors, cells never run) has its own columns.
+    The status is "ok" when the notebook is of a known lab, its check and
+    results cells are the reference's, and it recorded its results; otherwise
+    it lists what is wrong. A check counts as passed only from the output of
+    its own check cell, and only if that cell holds the reference's code. The
+    figures are the ones the lab's reference records, read from the results
+    cell; anything else the notebook records is named in the status, never a
+    column. How the notebook ran (order, errors, cells never run) has its own columns.
     """
     problems = list(problems)
-    lab = lab_of(notebook, filename)
+    lab = lab if lab is not None else lab_of(notebook, filename)
+    code = _code_cells(notebook)
+    reference = load_reference(course, lab) if lab is not None else None
     if lab is None:
         problems.insert(0, "unknown lab")
-    ran = any(cell.get("execution_count") is not None or _outputs(cell) for _, cell in _code_cells(notebook))
-    missing_results = results_problem(notebook)
+    elif isinstance(reference, str):
+        problems.append(reference)
+    reference = reference if isinstance(reference, Reference) else None
+
+    located = locate(notebook, reference) if reference else []
+    trusted = {}  # cell number -> whether it holds the reference's code
+    for place in located:
+        problem = place.problem(notebook)
+        if problem:
+            problems.append(problem)
+        if place.number is not None:
+            trusted[place.number] = problem is None
+    if reference:
+        results = next((place.number for place in located if place.reference.kind == "results"), None)
+    else:  # no reference to go by: the last cell calling record_results, as the labs are written
+        results = max((number for number, cell in code if "record_results(" in cell["source"]), default=None)
+
+    ran = any(cell.get("execution_count") is not None or _outputs(cell) for _, cell in code)
     if not ran:
         problems.append("not executed")
-    elif missing_results:
-        problems.append(missing_results)
-    passed, failed = check_counts(notebook)
-    stamp = notebook["metadata"].get("spam_labs")
-    expected = stamp.get("checks") if isinstance(stamp, dict) else None
-    if type(expected) is not int and lab is not None:
-        expected = reference_checks(course / LAB_NOTEBOOKS[lab])
+    elif missing := _results_problem(notebook, results):
+        problems.append(missing)
+
+    recorded = (_recorded_in(notebook["cells"][results - 1]) if results else None) or {}
+    recorded_figures = recorded.get("figures") or {}
+    elsewhere = [number for number, cell in code if number != results and _recorded_in(cell)]
+    if elsewhere:
+        problems.append(f"results recorded outside the results cell ignored (cell {_number_ranges(elsewhere)})")
+    figures, other = {}, dict(recorded_figures)
+    if reference and reference.figures is None:
+        problems.append(f"the reference notebook of lab {lab} records no figures: run it, then grade again")
+    elif reference:
+        figures = {name: recorded_figures.get(name) for name in reference.figures}
+        other = {name: value for name, value in recorded_figures.items() if name not in reference.figures}
+        if other:
+            problems.append(f"figures not in the reference ignored: {_names(list(other))}")
+
+    checks = [place for place in located if place.reference.kind == "check"]
+    passed = sum(
+        place.number is not None and trusted[place.number] and check_passed(notebook["cells"][place.number - 1])
+        for place in checks
+    )
     return {
         "lab": lab,
         "status": "; ".join(problems) or "ok",
@@ -406,22 +705,10 @@ def notebook_grades(notebook: dict, filename: str, course: Path = COURSE, proble
         "error_cells": ", ".join(f"{number} {name}" for number, name in error_cells(notebook).items()),
         "unrun_cells": _number_ranges(unrun_cells(notebook)),
         "checks_passed": passed,
-        "checks_total": max(passed + failed, expected if type(expected) is int else 0),
-        "figures": (recorded_results(notebook) or {}).get("figures", {}),
+        "checks_total": len(checks),
+        "figures": figures,
+        "other_figures": other,
     }
-
-
-@functools.cache
-def reference_checks(path: Path) -> int:
-    """How many checks the executed reference notebook at ``path`` reports (0 if it is not there).
-
-    The expected count for a copy that ``release`` did not stamp, so that a
-    check that never ran counts as failed rather than not at all.
-    """
-    try:
-        return sum(check_counts(read_notebook(path)))
-    except NotANotebook:
-        return 0
 
 
 def _number_ranges(numbers: list[int]) -> str:
@@ -462,22 +749,29 @@ def _this_python_kernel():
 
 
 def executed_copy(
-    notebook: dict, course: Path = COURSE, timeout: float = GRADE_TIMEOUT, kernel: str | None = None
-) -> tuple[dict, str | None]:
-    """``notebook`` run again from scratch in a new kernel, and why the run stopped early (or None).
+    notebook: dict,
+    course: Path = COURSE,
+    timeout: float = GRADE_TIMEOUT,
+    kernel: str | None = None,
+    reference: Reference | None = None,
+) -> tuple[dict, list[str]]:
+    """``notebook`` run again from scratch in a new kernel, and what went wrong on the way (empty if nothing).
 
     The run starts from a copy with every output cleared, and the student's
-    file is never written. The kernel works in an empty temporary folder with
-    the course folder on PYTHONPATH, so ``import utils`` works and the notebook
-    cannot change files there. A cell's error does not stop the run (as in
-    nbgrader), so one broken cell does not hide the rest. ``timeout`` bounds
-    the whole notebook: each cell may use what the cells before it left.
+    file is never written. With a ``reference``, every check cell, the results
+    cell and any other locked cell first get the reference's code back. The
+    kernel works in its own empty temporary folder with the course folder on
+    PYTHONPATH, so ``import utils`` works and the notebook cannot change files
+    there. A cell's error does not stop the run (as in nbgrader), so one broken
+    cell does not hide the rest. ``timeout`` bounds the whole notebook: each
+    cell may use what the cells before it left.
     """
     import nbformat
     from nbclient import NotebookClient
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
-    run = nbformat.from_dict(notebook)  # new containers: the caller's dict is left as it was
+    run = nbformat.from_dict(copy.deepcopy(notebook))  # the caller's dict is left as it was
+    problems = restore_locked_cells(run, reference) if reference else []
     for _, cell in _code_cells(run):
         cell["source"], cell["outputs"], cell["execution_count"] = _text(cell.get("source")), [], None
     deadline = time.monotonic() + timeout
@@ -495,12 +789,12 @@ def executed_copy(
             client.execute(env={**os.environ, "PYTHONPATH": python_path}, stderr=subprocess.DEVNULL)
         except CellTimeoutError:
             started = [number for number, cell in _code_cells(run) if cell.get("execution_count") is not None]
-            return run, f"timed out after {timeout:g} s" + (f" in cell {started[-1]}" if started else "")
+            problems.append(f"timed out after {timeout:g} s" + (f" in cell {started[-1]}" if started else ""))
         except DeadKernelError:
-            return run, "kernel died"
+            problems.append("kernel died")
         except Exception as exc:  # no such kernel, kernel failed to start, ...
-            return run, f"could not run ({type(exc).__name__}: {exc})"
-    return run, None
+            problems.append(f"could not run ({type(exc).__name__}: {exc})")
+    return run, problems
 
 
 def notebook_files(paths: list[Path]) -> list[tuple[str, Path]]:
@@ -533,16 +827,33 @@ def _shown(value) -> str:
     return str(value)
 
 
-def write_gradebook(rows: list[dict], out: Path) -> None:
-    """Write the rows as CSV: the fixed columns, every figure any notebook recorded, then the file's path."""
+def csv_safe(text: str) -> str:
+    """``text`` as it can go into a CSV cell: a leading ``'`` if a spreadsheet could run it as a formula.
+
+    OWASP's rule for CSV injection: a cell starting with ``=``, ``+``, ``-``,
+    ``@``, a tab or a carriage return (or a line break) is prefixed. Plain
+    numbers (``-0.5``, ``+3``) are left as they are: a spreadsheet reads them as numbers, not formulas.
+    """
+    if text.startswith(FORMULA_STARTS) and not _PLAIN_NUMBER.match(text):
+        return "'" + text
+    return text
+
+
+def gradebook_columns(rows: list[dict]) -> list[str]:
+    """The fixed columns, the figures of each lab graded (as its reference records them), then ``path``."""
     figures = list(dict.fromkeys(name for row in rows for name in row["figures"]))
-    columns = GRADEBOOK_COLUMNS + [name for name in figures if name not in GRADEBOOK_COLUMNS + ["path"]] + ["path"]
+    return GRADEBOOK_COLUMNS + [name for name in figures if name not in GRADEBOOK_COLUMNS + ["path"]] + ["path"]
+
+
+def write_gradebook(rows: list[dict], out: Path) -> None:
+    """Write the rows as CSV, every cell that could be read as a formula neutralised (``csv_safe``)."""
+    columns = gradebook_columns(rows)
     with open(out, "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
-        writer.writerow(columns)
+        writer.writerow([csv_safe(column) for column in columns])
         for row in rows:
-            values = {**row["figures"], **{k: v for k, v in row.items() if k != "figures"}}
-            writer.writerow([_shown(values.get(column)) for column in columns])
+            values = {**row["figures"], **{k: v for k, v in row.items() if k not in ("figures", "other_figures")}}
+            writer.writerow([csv_safe(_shown(values.get(column))) for column in columns])
 
 
 def gradebook_text(rows: list[dict], width: int = 32) -> str:
@@ -583,7 +894,7 @@ def gradebook_text(rows: list[dict], width: int = 32) -> str:
 
 
 # --------------------------------------------------------------------------
-# 4. Command line
+# 5. Command line
 # --------------------------------------------------------------------------
 
 
@@ -612,6 +923,10 @@ def _cmd_grade(args) -> int:
         errors.append(f"--out {out}: not a file in an existing folder")
     if args.timeout <= 0:
         errors.append("--timeout must be a positive number of seconds")
+    if args.jobs is not None and args.jobs < 1:
+        errors.append("--jobs must be 1 or more")
+    if not all((Path(args.course) / name).is_file() for name in LAB_NOTEBOOKS.values()):
+        errors.append(f"--course {args.course}: the folder does not hold the three reference notebooks")
     if args.execute and args.kernel:
         from jupyter_client.kernelspec import KernelSpecManager
 
@@ -626,13 +941,17 @@ def _cmd_grade(args) -> int:
         return 2
 
     started = time.monotonic()
-    rows = grade(
-        files, Path(args.course), args.execute, args.timeout, args.kernel, progress=len(files) > PROGRESS_BAR_ABOVE
-    )
+    jobs = args.jobs or os.cpu_count() or 1
+    progress = len(files) > PROGRESS_BAR_ABOVE or (args.execute and len(files) > 1)
+    rows = grade(files, Path(args.course), args.execute, args.timeout, args.kernel, progress, jobs)
     write_gradebook(rows, out)
     print(gradebook_text(rows))
     ok = sum(row["status"] == "ok" for row in rows)
-    how = "re-run in fresh kernels" if args.execute else "read as submitted (not re-run)"
+    how = (
+        f"re-run in fresh kernels, {min(jobs, len(files))} at a time,"
+        if args.execute
+        else "read as submitted (not re-run)"
+    )
     print(
         f"\n{len(rows)} file(s) {how} in {time.monotonic() - started:.1f} s: "
         f"{ok} ok, {len(rows) - ok} with a problem. Gradebook: {out.resolve()}"
@@ -660,13 +979,19 @@ def main(argv: list[str] | None = None) -> int:
     grade_cmd.add_argument(
         "--execute",
         action="store_true",
-        help="re-run each notebook in a fresh kernel and grade that run (the files are not changed)",
+        help="re-run each notebook in a fresh kernel and grade that run (this runs the students' code on this "
+        "machine; check and results cells get the reference's code first; the files are not changed)",
     )
     grade_cmd.add_argument(
         "--timeout",
         type=float,
         default=GRADE_TIMEOUT,
         help="with --execute, seconds each whole notebook may run (default %(default)g)",
+    )
+    grade_cmd.add_argument(
+        "--jobs",
+        type=int,
+        help="with --execute, how many notebooks to re-run at the same time (default: the number of CPU cores)",
     )
     grade_cmd.add_argument("--kernel", help="with --execute, a Jupyter kernel name to use (default: this Python)")
     grade_cmd.add_argument("--out", default="gradebook.csv", help="the CSV file to write (default %(default)s)")
