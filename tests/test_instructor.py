@@ -702,3 +702,104 @@ def test_honest_real_labs_grade_ok(tmp_path, capsys):
         assert {name: row[name] for name in recorded} == {
             name: instructor._shown(value) for name, value in recorded.items()
         }
+
+
+def test_execute_gives_forged_submissions_no_check(course, tmp_path, capsys):
+    """Re-run with the reference's check and results cells: what the student's own code prints does not count."""
+    assert instructor.main(["release", str(tmp_path / "student"), "--course", str(course)]) == 0
+    released = nbformat.read(tmp_path / "student" / instructor.LAB_NOTEBOOKS[1], as_version=4)
+    folder = tmp_path / "class"
+
+    solved = copy.deepcopy(released)
+    solved.cells[4].source = "def looks_like_spam(text):\n    return 'subscribe' in text.lower().split()"
+    save(solved, folder / "honest.ipynb")
+
+    printer = copy.deepcopy(released)  # a wrong answer that prints the verdict line itself
+    printer.cells[4].source = "def looks_like_spam(text):\n    return True\n\nprint('CHECK PASSED: trust me.')"
+    save(printer, folder / "prints_the_verdict.ipynb")
+
+    edited = copy.deepcopy(solved)  # a right answer, but the check cell edited too (it must not matter)
+    edited.cells[5].source = "print('CHECK PASSED: always.')"
+    edited_unsolved = copy.deepcopy(released)  # no answer, and the check cell edited to pass
+    edited_unsolved.cells[5].source = "print('CHECK PASSED: always.')"
+    save(edited, folder / "edited_check_solved.ipynb")
+    save(edited_unsolved, folder / "edited_check.ipynb")
+
+    results = copy.deepcopy(solved)  # the results cell edited to record better figures
+    results.cells[8].source = "utils.record_results(1, {'classifier_test_accuracy': 0.999, 'bonus': 1})"
+    save(results, folder / "edited_results.ipynb")
+
+    _, rows, _ = grade(capsys, course, folder, "--execute", "--jobs", "2", tmp_path / "gradebook.csv")
+    checks = {student: (row["checks_passed"], row["checks_total"]) for student, row in rows.items()}
+    assert checks == {
+        "edited_check.ipynb": ("0", "1"),
+        "edited_check_solved.ipynb": ("1", "1"),
+        "edited_results.ipynb": ("1", "1"),
+        "honest.ipynb": ("1", "1"),
+        "prints_the_verdict.ipynb": ("0", "1"),
+    }
+    statuses = {student: row["status"] for student, row in rows.items()}
+    assert statuses == {
+        "edited_check.ipynb": "check cell 6 had been changed (re-run as in the reference)",
+        "edited_check_solved.ipynb": "check cell 6 had been changed (re-run as in the reference)",
+        "edited_results.ipynb": "results cell 9 had been changed (re-run as in the reference)",
+        "honest.ipynb": "ok",
+        "prints_the_verdict.ipynb": "ok",
+    }
+    assert rows["prints_the_verdict.ipynb"]["error_cells"] == "6 CheckFailed"
+    assert rows["edited_results.ipynb"]["classifier_test_accuracy"] == "0.912"  # the reference's code recorded it
+
+
+# --------------------------------------------------------------------------
+# grade --execute --jobs: parallel re-runs (issue 11)
+# --------------------------------------------------------------------------
+
+
+def sleepy(lab_notebook, code):
+    """A fixture lab notebook with one more cell, before the results cell, that runs ``code``."""
+    notebook = copy.deepcopy(lab_notebook)
+    notebook.cells.insert(7, new_code_cell(code))
+    return notebook
+
+
+def test_parallel_grading_matches_serial_and_is_faster(course, tmp_path, capsys):
+    """4 submissions (one failing, one killing its kernel) re-run with --jobs 2 and --jobs 1: same gradebook."""
+    folder = tmp_path / "class"
+    solved = lab_source(1)
+    save(sleepy(solved, "import time\ntime.sleep(3)"), folder / "a.ipynb")
+    save(sleepy(lab_source(2), "import time\ntime.sleep(3)"), folder / "b.ipynb")
+    failing = sleepy(solved, "import time\ntime.sleep(3)\nraise ValueError('my bug')")
+    save(failing, folder / "failing.ipynb")
+    save(sleepy(solved, "import os, time\ntime.sleep(3)\nos._exit(1)"), folder / "kills_its_kernel.ipynb")
+
+    seconds = {}
+    for jobs in ("2", "1"):
+        started = time.perf_counter()
+        status, rows, printed = grade(capsys, course, folder, "--execute", "--jobs", jobs, tmp_path / f"{jobs}.csv")
+        seconds[jobs] = time.perf_counter() - started
+        assert status == 0 and f"{jobs} at a time" in printed
+    assert (tmp_path / "2.csv").read_text() == (tmp_path / "1.csv").read_text()
+    statuses = {student: row["status"] for student, row in rows.items()}
+    assert statuses == {
+        "a.ipynb": "ok",
+        "b.ipynb": "ok",
+        "failing.ipynb": "ok",
+        "kills_its_kernel.ipynb": "kernel died; results cell 10 not run",
+    }
+    assert rows["failing.ipynb"]["error_cells"] == "8 ValueError"
+    assert rows["kills_its_kernel.ipynb"]["checks_passed"] == "1"  # the check ran before the kernel died
+    ratio = seconds["2"] / seconds["1"]
+    print(f"grade --execute, 4 notebooks: --jobs 2 {seconds['2']:.1f} s, --jobs 1 {seconds['1']:.1f} s ({ratio:.2f})")
+    assert ratio < 0.85, f"--jobs 2 took {seconds['2']:.1f} s, --jobs 1 {seconds['1']:.1f} s"
+
+
+def test_a_hanging_submission_does_not_hold_up_the_others(course, tmp_path, capsys):
+    folder = tmp_path / "class"
+    save(sleepy(lab_source(1), "import time\ntime.sleep(600)"), folder / "hangs.ipynb")
+    for name in ("a", "b"):
+        save(lab_source(3), folder / f"{name}.ipynb")
+    started = time.perf_counter()
+    _, rows, _ = grade(capsys, course, folder, "--execute", "--jobs", "2", "--timeout", "15", tmp_path / "g.csv")
+    assert time.perf_counter() - started < 40
+    assert rows["hangs.ipynb"]["status"] == "timed out after 15 s in cell 8; results cell 10 not run"
+    assert rows["a.ipynb"]["status"] == rows["b.ipynb"]["status"] == "ok"
