@@ -30,8 +30,10 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import unquote
 
 from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 ROOT = Path(__file__).resolve().parents[1]
 REQUIREMENTS = ROOT / "requirements.txt"
@@ -162,7 +164,10 @@ def resolve(target: Target, python: str, options: list[str], requirements: list[
             error = [line for line in proc.stderr.splitlines() if line.strip() and "Retrying" not in line]
             return {"ok": False, "seconds": seconds, "error": "\n".join(error[-12:])}
         installs = json.loads(report.read_text(encoding="utf-8"))["install"]
-    chosen = {item["metadata"]["name"].lower(): item["download_info"]["url"].rsplit("/", 1)[-1] for item in installs}
+    chosen = {
+        canonicalize_name(item["metadata"]["name"]): unquote(item["download_info"]["url"].rsplit("/", 1)[-1])
+        for item in installs
+    }
     return {"ok": True, "seconds": seconds, "count": len(installs), "chosen": chosen}
 
 
