@@ -180,7 +180,7 @@ def student_copy(notebook: dict, lab: int) -> tuple[dict, int]:
     region, and the whole of an nbgrader solution cell without markers. In a
     notebook with nbgrader metadata, markers outside a solution cell are an
     error (nbgrader refuses them too). Cells nbgrader locks (check and results
-    cells) are made read-only in JupyterLab. The lab and the number of checks
+    cells) are made read-only in JupyterLab, and solution cells undeletable. The lab and the number of checks
     are stamped into the metadata, so ``grade`` knows the notebook however it is renamed.
     """
     notebook = copy.deepcopy(notebook)
@@ -202,8 +202,12 @@ def student_copy(notebook: dict, lab: int) -> tuple[dict, int]:
             source, solutions = "\n".join(stub), 1  # nbgrader replaces a whole solution cell without markers
         cell["source"] = source
         exercises += solutions > 0 and cell["cell_type"] == "code"
-        if _locked(cell):  # as nbgrader's LockCells: JupyterLab then refuses to edit or delete the cell
+        # As nbgrader's LockCells: JupyterLab refuses to delete an exercise, check or results cell, or to
+        # edit a check or results cell.
+        if _locked(cell):
             metadata["editable"], metadata["deletable"] = False, False
+        elif grading.get("solution"):
+            metadata["deletable"] = False
         if cell["cell_type"] == "code":
             cell["outputs"], cell["execution_count"] = [], None
     notebook["metadata"]["spam_labs"] = {"lab": lab, "checks": checks or exercises}

@@ -189,6 +189,11 @@ def test_release_leaves_no_solution_and_no_output(course, tmp_path, capsys):
         assert copy.metadata["spam_labs"] == {"lab": lab, "checks": 1}
         # As nbgrader locks them: the check and results cells are read-only in JupyterLab, the exercise is not.
         assert [number for number, cell in enumerate(copy.cells, 1) if cell.metadata.get("editable") is False] == [6, 9]
+        assert [number for number, cell in enumerate(copy.cells, 1) if cell.metadata.get("deletable") is False] == [
+            5,
+            6,
+            9,
+        ]
         assert copy.cells[5].metadata["nbgrader"]["grade_id"] == f"lab{lab}-check"
         assert copy.metadata["kernelspec"]["name"] == "spam-labs"
 

@@ -1,0 +1,212 @@
+"""The three labs in real nbgrader courses: generate_assignment, then autograde.
+
+A temporary course is built for each lab (``source/labN/`` with utils.py,
+exercise_checks.py and requirements.txt beside the notebook, as an instructor
+would set it up). ``nbgrader generate_assignment`` must release no solution,
+and release exactly what ``python instructor.py release`` releases.
+``nbgrader autograde`` then re-runs two submissions of each lab, offline, in a
+kernel of this Python: the reference notebook (full marks) and the untouched
+released copy (less). The six runs are the labs themselves: the three
+courses autograde at the same time (each has its own gradebook database).
+
+nbgrader comes from requirements-instructor.txt, which ``make test`` installs.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+import instructor
+import utils
+
+COURSE = instructor.COURSE
+NBGRADER = Path(sys.executable).with_name("nbgrader")
+ASSIGNMENTS = {lab: f"lab{lab}" for lab in instructor.LAB_NOTEBOOKS}
+#: The files each lab needs beside it, copied into every assignment (nbgrader copies them on).
+SUPPORT_FILES = ("utils.py", "exercise_checks.py", "requirements.txt")
+STUDENTS = ("reference", "untouched")
+
+
+def nbgrader(root: Path, env: dict, *args: str) -> subprocess.Popen:
+    """Start an nbgrader command in the course ``root`` (its log goes to a file there)."""
+    log = open(root / f"nbgrader-{args[0]}.log", "w")  # closed by finish()
+    process = subprocess.Popen([str(NBGRADER), *args], cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
+    process.log = log
+    return process
+
+
+def finish(process: subprocess.Popen, timeout: float = 1800) -> None:
+    """Wait for an nbgrader command; fail the test with the end of its log if it failed."""
+    try:
+        process.wait(timeout)
+    finally:
+        process.kill()
+        process.log.close()
+    log = Path(process.log.name).read_text()
+    assert process.returncode == 0, f"{' '.join(process.args[1:])} failed (exit {process.returncode}):\n{log[-5000:]}"
+
+
+def new_course(root: Path, lab: int, env: dict) -> Path:
+    """An nbgrader course holding one lab, as an instructor would set it up: ``source/labN/`` and a config."""
+    root.mkdir()
+    (root / "nbgrader_config.py").write_text(
+        "c = get_config()\n"
+        f"c.CourseDirectory.root = {str(root)!r}\n"
+        "c.CourseDirectory.course_id = 'spam-labs'\n"
+        # The same placeholder as instructor.py's, so that both releases can be compared line for line.
+        f"c.ClearSolutions.code_stub = {{'python': {chr(10).join(instructor.PLACEHOLDER)!r}}}\n"
+        "c.Execute.timeout = 600\n"
+    )
+    source = root / "source" / ASSIGNMENTS[lab]
+    source.mkdir(parents=True)
+    shutil.copy(COURSE / instructor.LAB_NOTEBOOKS[lab], source)
+    for name in SUPPORT_FILES:
+        shutil.copy(COURSE / name, source)
+    return root
+
+
+@pytest.fixture(scope="module")
+def courses(tmp_path_factory) -> dict[int, Path]:
+    """Lab -> an nbgrader course that has released the lab and autograded both students.
+
+    One course per lab, so that the three autogrades (each re-runs the lab twice)
+    can run at the same time without sharing a gradebook database.
+    """
+    if not NBGRADER.exists():
+        pytest.fail(
+            f"nbgrader is not installed in {sys.prefix}: run `make test`, which installs "
+            "requirements-instructor.txt, or `pip install -r requirements-instructor.txt`."
+        )
+    top = tmp_path_factory.mktemp("nbgrader")
+    jupyter = top / "jupyter"
+    # The notebooks name the kernel "spam-labs": a private one, started with this Python, so that the
+    # kernel registered for the user (which may point at another checkout) plays no part.
+    kernel = jupyter / "data" / "kernels" / "spam-labs"
+    kernel.mkdir(parents=True)
+    argv = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+    spec = {"argv": argv, "display_name": "Python 3 (Spam Labs)", "language": "python"}
+    (kernel / "kernel.json").write_text(json.dumps(spec))
+    env = {
+        **os.environ,
+        "JUPYTER_CONFIG_DIR": str(jupyter / "config"),  # no user configuration
+        "JUPYTER_DATA_DIR": str(jupyter / "data"),
+        "JUPYTER_RUNTIME_DIR": str(jupyter / "runtime"),
+        utils.DATA_ENV: str(utils.data_dir()),  # the course's cache; SPAM_LABS_MIRROR passes on as it is
+        # nbgrader runs the `alembic` command of its environment, which is not on PATH unless the venv is active.
+        "PATH": os.pathsep.join([str(NBGRADER.parent), os.environ.get("PATH", "")]),
+    }
+    env.pop("PYTHONPATH", None)  # the notebooks import the copies beside them, as students' would
+    courses = {lab: new_course(top / assignment, lab, env) for lab, assignment in ASSIGNMENTS.items()}
+    for step in ("generate_assignment", "autograde"):
+        running = [nbgrader(root, env, step, ASSIGNMENTS[lab]) for lab, root in courses.items()]
+        for process in running:
+            finish(process)
+        if step == "generate_assignment":  # hand in the reference notebook and the untouched released copy
+            for lab, root in courses.items():
+                for student, folder in zip(STUDENTS, ("source", "release"), strict=True):
+                    shutil.copytree(root / folder / ASSIGNMENTS[lab], root / "submitted" / student / ASSIGNMENTS[lab])
+    for root in courses.values():
+        finish(nbgrader(root, env, "export", "--to", str(root / "grades.csv")))
+    return courses
+
+
+def notebook(course: Path, step: str, lab: int, student: str | None = None) -> nbformat.NotebookNode:
+    """A notebook of ``lab`` in one of the course's folders (source, release, submitted, autograded)."""
+    folder = course / step / student / ASSIGNMENTS[lab] if student else course / step / ASSIGNMENTS[lab]
+    return nbformat.read(folder / instructor.LAB_NOTEBOOKS[lab], as_version=4)
+
+
+def grades(courses: dict[int, Path]) -> dict[tuple[str, str], tuple[float, float]]:
+    """(assignment, student) -> (score, max score), as nbgrader exports them."""
+    scores = {}
+    for course in courses.values():
+        with open(course / "grades.csv", newline="") as f:
+            for row in csv.DictReader(f):
+                scores[row["assignment"], row["student_id"]] = (float(row["score"]), float(row["max_score"]))
+    return scores
+
+
+def solution_lines(cell) -> list[str]:
+    """The lines between the markers of a cell (what must not be released)."""
+    inside, found = False, []
+    for line in cell.source.split("\n"):
+        if "BEGIN SOLUTION" in line:
+            inside = True
+        elif "END SOLUTION" in line:
+            inside = False
+        elif inside and line.strip():
+            found.append(line)
+    return found
+
+
+@pytest.mark.parametrize("lab", ASSIGNMENTS)
+def test_released_notebooks_hold_no_solution(courses, lab):
+    course = courses[lab]
+    source, released = notebook(course, "source", lab), notebook(course, "release", lab)
+    assert "SOLUTION" not in json.dumps(released)
+    exercises = [number for number, cell in enumerate(source.cells) if solution_lines(cell)]
+    assert len(exercises) == 1, "a lab has exactly one exercise cell"
+    for number in exercises:
+        kept = set(released.cells[number].source.split("\n"))
+        outside = set(instructor.source_without_solutions(source.cells[number].source)[0].split("\n"))
+        assert not [line for line in solution_lines(source.cells[number]) if line in kept - outside]
+    for cell in released.cells:
+        if cell.cell_type == "code":
+            assert cell.outputs == [] and cell.execution_count is None
+
+
+@pytest.mark.parametrize("lab", ASSIGNMENTS)
+def test_our_release_agrees_with_nbgrader(courses, lab, tmp_path):
+    """`instructor.py release` removes what nbgrader removes, cell for cell, and locks what it locks."""
+    course = courses[lab]
+    instructor.release(COURSE, tmp_path)
+    ours = nbformat.read(tmp_path / instructor.LAB_NOTEBOOKS[lab], as_version=4)
+    theirs = notebook(course, "release", lab)
+    assert [cell.source for cell in ours.cells] == [cell.source for cell in theirs.cells]
+    for mine, its in zip(ours.cells, theirs.cells, strict=True):
+        assert mine.metadata.get("editable", True) == its.metadata.get("editable", True)
+        assert mine.metadata.get("deletable", True) == its.metadata.get("deletable", True)
+
+
+def test_reference_notebooks_get_full_marks(courses):
+    scores = grades(courses)
+    for assignment in ASSIGNMENTS.values():
+        score, best = scores[(assignment, "reference")]
+        assert best == 1 and score == best, f"{assignment}: the reference scored {score} of {best}"
+
+
+def test_untouched_released_copies_get_less(courses):
+    scores = grades(courses)
+    for assignment in ASSIGNMENTS.values():
+        score, best = scores[(assignment, "untouched")]
+        assert score < best, f"{assignment}: an unsolved copy scored {score} of {best}"
+
+
+@pytest.mark.parametrize("lab", ASSIGNMENTS)
+def test_nbgrader_and_grade_read_the_same_verdict(courses, lab):
+    """The autograded notebooks, read by `instructor.py grade`: the check passes exactly where nbgrader says so."""
+    course = courses[lab]
+    rows = instructor.grade(
+        [
+            (student, course / "autograded" / student / ASSIGNMENTS[lab] / instructor.LAB_NOTEBOOKS[lab])
+            for student in STUDENTS
+        ],
+        COURSE,
+    )
+    passed = {row["student"]: (row["checks_passed"], row["checks_total"]) for row in rows}
+    assert passed == {"reference": (1, 1), "untouched": (0, 1)}
+    untouched = notebook(course, "autograded", lab, "untouched")
+    check = next(cell for cell in untouched.cells if cell.metadata.get("nbgrader", {}).get("grade"))
+    assert any("CHECK FAILED:" in output.get("text", "") for output in check.outputs)
+    assert any(output.output_type == "error" for output in check.outputs)
+    # The results cell ran in the unsolved copy too: it still records the lab's figures.
+    assert rows[1]["figures"] and all(value is not None for value in rows[1]["figures"].values())
