@@ -31,6 +31,231 @@ def failed(message: str) -> None:
 # Lab 1: labeling functions
 # --------------------------------------------------------------------------
 
+#: An LF should be right on more than this share of the labelled (dev and valid) comments it votes on.
+LF_MIN_ACCURACY = 0.6
+
+#: Two LFs whose agreeing votes make up at least this share of the comments either votes on are near-duplicates.
+LF_MAX_SIMILARITY = 0.8
+
+
+def _row_text(df, index) -> str:
+    text = df.at[index, "text"] if "text" in df.columns else ""
+    text = text if isinstance(text, str) else repr(text)
+    return repr(text[:60] + ("..." if len(text) > 60 else ""))
+
+
+def _raw_votes(lf, df, split: str):
+    """Call ``lf`` on every row of ``df`` as Snorkel would; return its votes, or fail naming the first bad row."""
+    import numpy as np
+
+    name = getattr(lf, "name", repr(lf))
+    votes = []
+    for index, row in df.iterrows():
+        where = f"{split} row {index!r} (text {_row_text(df, index)})"
+        try:
+            vote = lf(row)
+        except Exception as error:  # the student's code: any error is the student's to fix
+            failed(
+                f"{name} raised {type(error).__name__}: {error} on {where}. An LF must handle every comment: "
+                "read the text with text_of(x) and return ABSTAIN when the comment is not what you expect."
+            )
+        if vote is None:
+            failed(
+                f"{name} returned None on {where}. Every path through an LF must return SPAM, HAM or ABSTAIN: "
+                "end it with `else ABSTAIN` (or a final `return ABSTAIN`)."
+            )
+        if isinstance(vote, bool | np.bool_):
+            failed(
+                f"{name} returned {vote} on {where}. Snorkel reads True as 1 = SPAM and False as 0 = HAM, so this "
+                "LF votes on every comment and never abstains. Return a label only when the condition holds, "
+                "for example `return SPAM if ... else ABSTAIN`."
+            )
+        if not isinstance(vote, int | np.integer) or int(vote) not in (-1, 0, 1):
+            failed(
+                f"{name} returned {vote!r} ({type(vote).__name__}) on {where}. "
+                "An LF returns SPAM (1), HAM (0) or ABSTAIN (-1), nothing else."
+            )
+        votes.append(int(vote))
+    return np.array(votes, dtype=int)
+
+
+def _check_dask_placeholder(lf, dev) -> None:
+    """Run ``lf`` through Snorkel's DaskLFApplier on a few dev rows, as section 7 does; fail if Dask cannot."""
+    import dask.dataframe as dd
+    from snorkel.labeling.apply.dask import DaskLFApplier
+
+    try:
+        DaskLFApplier([lf]).apply(dd.from_pandas(dev.head(4), npartitions=1), scheduler="sync")
+    except Exception as error:  # the student's code, run by Dask: report the original error
+        message = str(error)
+        if "Original error is below" in message:
+            message = message.split("Original error is below:")[1].strip().strip("-").strip().splitlines()[0]
+        failed(
+            f"{lf.name} breaks the Dask run of section 7 ({message}). Before labelling any comment, Dask calls "
+            "every LF on placeholder rows, one of which has no text (pd.NA, not a string). "
+            'Read the text with text_of(x), which turns a missing text into "".'
+        )
+
+
+def _fit_label_model(L_train, seed: int):
+    """The lab's label model, fitted on ``L_train``."""
+    import torch  # imported by Snorkel anyway; deferred so that labs 2 and 3 do not pay for it
+    from snorkel.labeling.model import LabelModel
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as in the lab: for so small a model one thread is many times faster
+    try:
+        model = LabelModel(cardinality=2, verbose=False)
+        model.fit(L_train, n_epochs=500, log_freq=100, seed=seed, progress_bar=False)
+    finally:
+        torch.set_num_threads(threads)
+    return model
+
+
+def check_labeling_functions(my_lfs, lfs, *, train, dev, valid, L_train, L_valid, seed: int = 123) -> None:
+    """Lab 1's exercise: judge the student's LFs ``my_lfs`` next to the lab's LFs ``lfs``.
+
+    ``train`` (unlabelled), ``dev`` and ``valid`` (labelled) are the lab's splits; ``L_train`` and
+    ``L_valid`` are the lab's label matrices for ``lfs``. Prints each new LF's coverage and accuracy
+    on dev and valid, and what adding them changes for the label model on valid, then the verdict.
+    Fails on: not a list, an empty list, something that is not a Snorkel LF, a name already used,
+    an LF that raises, returns None, a bool or anything but SPAM/HAM/ABSTAIN on some comment, one
+    that breaks the Dask run (missing text), one that never votes or never abstains on train, one
+    that is right on at most 60% of the dev and valid comments it votes on, and one that votes
+    like an existing LF.
+    """
+    import numpy as np
+    import pandas as pd
+    from snorkel.labeling import LabelingFunction
+
+    if isinstance(my_lfs, LabelingFunction):
+        my_lfs = [my_lfs]
+    if not isinstance(my_lfs, list | tuple):
+        failed(f"my_lfs should be a list of LFs, such as [my_lf], not a {type(my_lfs).__name__}.")
+    if not my_lfs:
+        failed(
+            "my_lfs is empty. Write an LF with @labeling_function() (or make_keyword_lf) and put it in the "
+            "list: my_lfs = [my_lf]."
+        )
+    for candidate in my_lfs:
+        if isinstance(candidate, LabelingFunction):
+            continue
+        if callable(candidate):
+            failed(
+                f"{getattr(candidate, '__name__', repr(candidate))} is a plain Python function, not a Snorkel LF. "
+                "Put @labeling_function() on the line above its `def` and run the cell again."
+            )
+        failed(
+            f"{candidate!r} ({type(candidate).__name__}) is not a labeling function. my_lfs holds LFs "
+            "made with @labeling_function() or make_keyword_lf, not their votes or names."
+        )
+    taken = {lf.name for lf in lfs}
+    seen = set()
+    for lf in my_lfs:
+        if lf.name in taken:
+            failed(f"an LF named {lf.name!r} is already in the lab's list. Give yours a new name.")
+        if lf.name in seen:
+            failed(f"two of your LFs are named {lf.name!r}. Give each one its own name.")
+        seen.add(lf.name)
+
+    # Every comment of every split, as PandasLFApplier would call the LF: the first bad row is named.
+    votes = {
+        split: np.column_stack([_raw_votes(lf, df, split) for lf in my_lfs])
+        for split, df in [("train", train), ("dev", dev), ("valid", valid)]
+    }
+    for lf in my_lfs:
+        _check_dask_placeholder(lf, dev)
+
+    labelled_votes = np.concatenate([votes["dev"], votes["valid"]])
+    gold = np.concatenate([dev.label.to_numpy(), valid.label.to_numpy()])
+    voted = labelled_votes != -1
+    right = (labelled_votes == gold[:, None]) & voted
+    report = pd.DataFrame(
+        {
+            "train coverage": (votes["train"] != -1).mean(axis=0).round(3),
+            "dev/valid votes": voted.sum(axis=0),
+            "right": right.sum(axis=0),
+        },
+        index=[lf.name for lf in my_lfs],
+    )
+    with np.errstate(invalid="ignore", divide="ignore"):
+        report["accuracy"] = (report["right"] / report["dev/valid votes"]).round(3)
+    print(report.to_string(), end="\n\n")
+
+    for j, lf in enumerate(my_lfs):
+        column = votes["train"][:, j]
+        if (column == -1).all():
+            failed(
+                f"{lf.name} never votes on a train comment. Test its condition on a few comments it should "
+                "match, for example train.text[train.text.str.contains('...')]."
+            )
+        if (column != -1).all():
+            failed(
+                f"{lf.name} votes on every train comment: it never abstains. An LF should vote only when it "
+                "sees evidence and return ABSTAIN otherwise."
+            )
+        votes_j, right_j = int(report["dev/valid votes"].iloc[j]), int(report["right"].iloc[j])
+        if votes_j == 0:
+            failed(
+                f"{lf.name} votes on no dev or valid comment, so how often it is right cannot be measured. "
+                "Make it a little broader."
+            )
+        if not right_j > LF_MIN_ACCURACY * votes_j:
+            failed(
+                f"{lf.name} is right on {right_j} of the {votes_j} dev and valid comments it "
+                f"votes on ({right_j / votes_j:.0%}; aim for more than {LF_MIN_ACCURACY:.0%}). Look at the dev "
+                "comments it gets wrong and make its condition more precise."
+            )
+
+    names = [lf.name for lf in lfs] + [lf.name for lf in my_lfs]
+    L_all = np.hstack([L_train, votes["train"]])
+    for j in range(L_train.shape[1], L_all.shape[1]):
+        mine = L_all[:, j]
+        for k in range(j):
+            other = L_all[:, k]
+            either = (mine != -1) | (other != -1)
+            same = ((mine == other) & (mine != -1)).sum()
+            if same >= LF_MAX_SIMILARITY * either.sum():
+                failed(
+                    f"{names[j]} votes like {names[k]}: they cast the same vote on {same} of the {either.sum()} "
+                    "train comments either one votes on. A near-duplicate adds no new evidence, and the label "
+                    "model would count that evidence twice. Drop it, or make it catch comments "
+                    f"{names[k]} misses."
+                )
+
+    before, after = _fit_label_model(L_train, seed), _fit_label_model(L_all, seed)
+    L_valid_all = np.hstack([L_valid, votes["valid"]])
+    valid_accuracy = [
+        model.score(L, Y=valid.label.to_numpy(), tie_break_policy="random")["accuracy"]
+        for model, L in [(before, L_valid), (after, L_valid_all)]
+    ]
+    coverage = [(L != -1).any(axis=1).mean() for L in (L_train, L_all)]
+    print(f"train comments with at least one vote: {coverage[0]:.1%} -> {coverage[1]:.1%}")
+    print(f"label model accuracy on valid:         {valid_accuracy[0]:.1%} -> {valid_accuracy[1]:.1%}", end="\n\n")
+    passed(
+        f"{len(my_lfs)} LF(s) that vote on some train comments and abstain on others, are right on more than "
+        f"{LF_MIN_ACCURACY:.0%} of the dev and valid comments they vote on, and duplicate no other LF."
+    )
+
+
+def lf_train_coverage(my_lfs, train) -> dict:
+    """{name: share of train comments it votes on} for each LF of ``my_lfs`` that runs; never raises.
+
+    For the results cell, which must record something even when the exercise is unfinished.
+    """
+    from snorkel.labeling import LabelingFunction, PandasLFApplier
+
+    coverage = {}
+    for lf in my_lfs if isinstance(my_lfs, list | tuple) else [my_lfs]:
+        if not isinstance(lf, LabelingFunction):
+            continue
+        try:
+            L = PandasLFApplier([lf]).apply(train, progress_bar=False)
+        except Exception:  # an unfinished answer: nothing to record for this LF
+            continue
+        coverage[lf.name] = float((L != -1).mean())
+    return coverage
+
 
 # --------------------------------------------------------------------------
 # Lab 2: transformation functions
