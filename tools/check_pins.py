@@ -124,7 +124,7 @@ def pins_for(target: Target, python: str, requirements: list[Requirement]) -> li
 
 
 def reachable(url: str, timeout: float = 10.0) -> bool:
-    """Whether an index answers at all (an unreachable one costs pip about 7 s of retries per package)."""
+    """Whether an index answers at all (an unreachable one costs pip about 8 s of retries per package)."""
     try:
         urllib.request.urlopen(url, timeout=timeout).close()
         return True
