@@ -265,3 +265,128 @@ def lf_train_coverage(my_lfs, train) -> dict:
 # --------------------------------------------------------------------------
 # Lab 3: slicing functions
 # --------------------------------------------------------------------------
+
+#: Below this many spam comments in a slice, one mistake moves the slice's F1 by several points.
+SF_FEW_SPAM = 10
+
+
+def _sf_row(df, index) -> str:
+    text = df.at[index, "text"] if "text" in df.columns else ""
+    text = text if isinstance(text, str) else repr(text)
+    return f"row {index!r} (text {text[:60] + ('...' if len(text) > 60 else '')!r})"
+
+
+def _sf_bad_output(name: str, value, where: str) -> str:
+    """The message for an SF that returned ``value`` (not True/False) on the row described by ``where``."""
+    import re
+
+    import numpy as np
+
+    shown = f"{value!r} ({type(value).__name__})"
+    fix = "return the condition itself, for example `return len(x.text.split()) < 5`"
+    if value is None:
+        return (
+            f"{name} returned None for {where}: some path through the function ends without a return, or "
+            "it returns what re.search gives (None when nothing matches; write `re.search(...) is not None`). "
+            f"An SF must return True or False for every comment: {fix}."
+        )
+    if isinstance(value, re.Match):
+        return (
+            f"{name} returned a regular-expression match object for {where}, not True/False: Snorkel "
+            "cannot store it and raises. Write `return re.search(...) is not None`."
+        )
+    if isinstance(value, int | float | np.integer | np.floating):
+        if 0 < value < 1:
+            return (
+                f"{name} returned {shown} for {where}. Snorkel stores slice membership as whole numbers "
+                f"and silently truncates {value!r} to 0, so this comment would be left out of the slice. "
+                "Compare with a threshold instead, for example `return score > 0.5`."
+            )
+        if value < 0:
+            return (
+                f"{name} returned {shown} for {where}. Snorkel drops negative outputs and records -1, "
+                f"which is neither 'in' nor 'out' of a slice. Return True or False: {fix}."
+            )
+        return (
+            f"{name} returned the number {shown} for {where}, not True/False. Slice membership is "
+            f"yes or no, and Snorkel would store any number as a count; {fix} (or wrap it in bool(...))."
+        )
+    return f"{name} returned {shown} for {where}. An SF must return True or False: {fix}."
+
+
+def check_slicing_function(my_slice, *, valid, baseline_valid_preds=None, train=None) -> None:
+    """Lab 3's exercise: judge the student's SF ``my_slice`` on the lab's ``valid`` split (never test).
+
+    Calls the SF on every valid comment (and every ``train`` comment, if given, to count its members
+    there), then prints the slice's size and spam count on valid and, given ``baseline_valid_preds``,
+    the baseline's F1 on the slice next to its overall valid F1. Fails on: something that is not a
+    slicing function (a plain function, a labeling function, None, ...), an SF that raises on some
+    comment (named), one that returns anything but True/False (None, numbers, including values in
+    [0, 1), which Snorkel truncates to 0, strings, match objects), and a slice with no valid member
+    or with every valid comment in it.
+    """
+    import numpy as np
+    from sklearn.metrics import accuracy_score, f1_score
+    from snorkel.labeling import LabelingFunction
+    from snorkel.slicing import PandasSFApplier, SlicingFunction
+
+    decorate = "put @slicing_function() (with the brackets) on the line above `def my_slice(x):`"
+    if my_slice is None:
+        failed(f"my_slice is None: write your SF in the cell above ({decorate}) and run that cell.")
+    if not isinstance(my_slice, SlicingFunction):
+        if isinstance(my_slice, LabelingFunction):
+            failed(
+                f"{my_slice.name} is a labeling function (made with @labeling_function()), not a slicing "
+                "function. A slice is a yes/no rule: decorate it with @slicing_function() and return True or False."
+            )
+        if callable(my_slice):
+            name = getattr(my_slice, "__name__", repr(my_slice))
+            failed(f"{name} is a plain Python function, not a Snorkel slicing function: {decorate}.")
+        failed(f"my_slice is a {type(my_slice).__name__}, not a slicing function: {decorate}.")
+
+    name = my_slice.name
+    frames = {"valid": valid} if train is None else {"valid": valid, "train": train}
+    for split, df in frames.items():
+        for index, row in df.iterrows():
+            where = _sf_row(df, index)
+            try:
+                value = my_slice(row)
+            except Exception as error:  # the student's code: any error is theirs to fix
+                failed(
+                    f"{name} raised {type(error).__name__}: {error} on {split} {where}. An SF must return "
+                    f"True or False for every comment; try it on that row: my_slice({split}.loc[{index!r}])."
+                )
+            if not isinstance(value, bool | np.bool_):
+                failed(_sf_bad_output(name, value, f"{split} {where}"))
+
+    members = {
+        split: PandasSFApplier([my_slice]).apply(df, progress_bar=False)[name].astype(bool)
+        for split, df in frames.items()
+    }
+    in_valid = members["valid"]
+    golds = valid["label"].to_numpy()[in_valid]
+    counts = f"{name}: {in_valid.sum()} of {len(valid)} valid comments ({golds.sum()} of them spam)"
+    if train is not None:
+        counts += f"; {members['train'].sum()} of {len(train)} train comments"
+    print(counts)
+    if not in_valid.any():
+        failed(
+            f"no valid comment is in the slice of {name}, so it cannot be scored. Make the rule less strict "
+            "(look at which comments it catches with slice_dataframe(train, my_slice))."
+        )
+    if in_valid.all():
+        failed(
+            f"every valid comment is in the slice of {name}: a slice must single out a subset. Make the rule "
+            "stricter, or check that it does not return True for every comment."
+        )
+    if baseline_valid_preds is not None:
+        preds = np.asarray(baseline_valid_preds)
+        if golds.sum() == 0:
+            accuracy = 100 * accuracy_score(golds, preds[in_valid])
+            print(f"No spam in the slice, so F1 is undefined; the baseline's accuracy on it: {accuracy:.1f}%")
+        else:
+            overall = 100 * f1_score(valid["label"].to_numpy(), preds)
+            print(f"Baseline F1 on the slice: {100 * f1_score(golds, preds[in_valid]):.1f}% (overall: {overall:.1f}%)")
+    if golds.sum() < SF_FEW_SPAM:
+        print(f"Note: fewer than {SF_FEW_SPAM} spam comments in the slice: one mistake moves its F1 by several points.")
+    passed(f"`{name}` is a valid SF: {in_valid.sum()} of {len(valid)} valid comments are in its slice.")

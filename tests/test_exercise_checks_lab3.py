@@ -1,0 +1,241 @@
+"""Lab 3's exercise check: every wrong answer the lab warns about fails with a message naming it.
+
+Fast: no notebook is run. The answers are real Snorkel slicing functions applied to small real
+DataFrames shaped like the lab's splits (``text`` and ``label`` columns, comment-like index).
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+from snorkel.labeling import labeling_function
+from snorkel.preprocess import preprocessor
+from snorkel.slicing import PandasSFApplier, SlicingFunction, slicing_function
+
+import exercise_checks
+from exercise_checks import CheckFailed, check_slicing_function
+
+VALID = pd.DataFrame(
+    {
+        "text": [
+            "CHECK OUT MY NEW CHANNEL PLEASE",
+            "great song, love it",
+            "subscribe to my channel for free gift cards!!!",
+            "WOW THIS IS THE BEST SONG EVER",
+            "Nice",
+            "who is watching in 2015?",
+            "visit bit.ly/win-a-phone now",
+            "shakira is amazing",
+        ],
+        "label": [1, 0, 1, 0, 0, 0, 1, 0],
+    },
+    index=[10, 11, 12, 13, 14, 15, 16, 17],
+)
+TRAIN = pd.DataFrame(
+    {"text": ["PLEASE SUBSCRIBE TO ME NOW", "lovely voice", "free iphone at adf.ly/x"], "label": [1, 0, 1]},
+    index=[0, 1, 2],
+)
+#: A baseline's predictions on VALID: right everywhere except the shouted ham comment (row 13).
+PREDS = np.array([1, 0, 1, 1, 0, 0, 1, 0])
+
+
+@slicing_function()
+def my_slice(x):
+    # The lab's reference solution: shouting, at least ten letters, more than half of them capitals.
+    letters = [c for c in x.text if c.isalpha()]
+    return len(letters) >= 10 and sum(c.isupper() for c in letters) > len(letters) / 2
+
+
+def fails_with(answer, pattern: str, capsys, **kwargs) -> str:
+    kwargs = {"valid": VALID, "baseline_valid_preds": PREDS} | kwargs
+    with pytest.raises(CheckFailed, match=pattern) as raised:
+        check_slicing_function(answer, **kwargs)
+    printed = capsys.readouterr().out
+    assert f"{exercise_checks.CHECK_FAILED} {raised.value}" in printed  # printed, then raised, same message
+    assert isinstance(raised.value, AssertionError)  # nbgrader scores a test cell by whether it raises
+    return str(raised.value)
+
+
+def passes(answer, capsys, **kwargs) -> str:
+    kwargs = {"valid": VALID, "baseline_valid_preds": PREDS} | kwargs
+    check_slicing_function(answer, **kwargs)
+    printed = capsys.readouterr().out
+    assert exercise_checks.CHECK_PASSED in printed and exercise_checks.CHECK_FAILED not in printed
+    return printed
+
+
+# --- correct answers pass ---------------------------------------------------------------------------
+
+
+def test_the_reference_solution_passes_and_reports_valid_only(capsys):
+    printed = passes(my_slice, capsys, train=TRAIN)
+    assert "my_slice: 2 of 8 valid comments (1 of them spam); 1 of 3 train comments" in printed
+    assert "Baseline F1 on the slice: 66.7% (overall: 85.7%)" in printed
+    assert "test" not in printed.lower()
+
+
+def test_answers_unlike_the_reference_pass(capsys):
+    def mentions(x, words):
+        return any(word in x.text.lower() for word in words)
+
+    keyword_sf = SlicingFunction(name="mentions_channel", f=mentions, resources={"words": ("channel",)})
+
+    @preprocessor(memoize=True)
+    def add_length(x):
+        x.n_words = len(x.text.split())
+        return x
+
+    @slicing_function(pre=[add_length])
+    def long_comment(x):
+        return x.n_words >= 6
+
+    @slicing_function(name="many_bangs")
+    def exclamations(x):
+        return np.sum(np.array(list(x.text)) == "!") >= 2  # a NumPy bool, as NumPy code returns
+
+    for answer in (keyword_sf, long_comment, exclamations):
+        assert f"`{answer.name}` is a valid SF" in passes(answer, capsys)
+
+
+def test_a_slice_without_spam_reports_accuracy_instead_of_f1(capsys):
+    @slicing_function()
+    def mentions_song(x):
+        return "song" in x.text.lower()
+
+    printed = passes(mentions_song, capsys)
+    assert "No spam in the slice, so F1 is undefined; the baseline's accuracy on it: 50.0%" in printed
+    assert "fewer than 10 spam comments" in printed
+
+
+# --- wrong answers fail, naming the mistake -----------------------------------------------------------
+
+
+def test_a_plain_function_is_not_an_sf(capsys):
+    def shouting(x):
+        return x.text.isupper()
+
+    assert "@slicing_function()" in fails_with(shouting, "shouting is a plain Python function", capsys)
+
+
+def test_a_labeling_function_is_not_an_sf(capsys):
+    @labeling_function()
+    def shouting(x):
+        return 1 if x.text.isupper() else -1
+
+    fails_with(shouting, r"shouting is a labeling function .*decorate it with @slicing_function\(\)", capsys)
+
+
+@pytest.mark.parametrize("answer", [None, "my_slice", [my_slice]])
+def test_other_things_are_not_an_sf(answer, capsys):
+    fails_with(answer, "my_slice is (None|a str|a list)", capsys)
+
+
+def test_an_sf_returning_none_on_some_comments(capsys):
+    @slicing_function()
+    def shouting(x):
+        if x.text.isupper():
+            return True  # forgot the False branch
+
+    fails_with(shouting, r"returned None for valid row 11 \(text 'great song, love it'\).*every comment", capsys)
+
+
+@pytest.mark.parametrize("score", [0.7, np.float64(0.25)])
+def test_an_sf_returning_a_score_in_0_1_is_truncated_to_0(score, capsys):
+    @slicing_function()
+    def shouting_score(x):
+        return score
+
+    message = fails_with(shouting_score, r"silently truncates .* to 0", capsys)
+    assert "row 10" in message and "score > 0.5" in message
+
+
+def test_snorkel_really_truncates_scores_below_1_to_0():
+    """The fact the message above states, read from Snorkel itself (an int matrix, filled with the outputs)."""
+
+    @slicing_function()
+    def half(x):
+        return 0.7
+
+    assert PandasSFApplier([half]).apply(VALID, progress_bar=False)["half"].tolist() == [0] * len(VALID)
+
+
+def test_an_sf_returning_0_or_1_instead_of_a_bool(capsys):
+    @slicing_function()
+    def shouting(x):
+        return int(x.text.isupper())
+
+    fails_with(shouting, r"returned the number 1 \(int\) for valid row 10 .*not True/False", capsys)
+
+
+def test_an_sf_returning_a_negative_number(capsys):
+    @slicing_function()
+    def shouting(x):
+        return 1 if x.text.isupper() else -1  # the LF habit of returning ABSTAIN
+
+    fails_with(shouting, r"returned the number 1|returned -1", capsys)
+
+    @slicing_function()
+    def never(x):
+        return -1
+
+    fails_with(never, r"returned -1 \(int\) .*records -1", capsys)
+
+
+def test_an_sf_returning_a_string_or_a_match(capsys):
+    @slicing_function()
+    def label_text(x):
+        return "SPAM" if x.label else "HAM"
+
+    fails_with(label_text, r"returned 'SPAM' \(str\) for valid row 10.*must return True or False", capsys)
+
+    @slicing_function()
+    def has_capitals(x):
+        return re.search(r"[A-Z]{3}", x.text)  # a match on valid row 10
+
+    fails_with(has_capitals, r"match object .*is not None", capsys)
+
+    @slicing_function()
+    def has_link(x):
+        return re.search(r"\w+\.ly\b", x.text)  # None on valid row 10: no link
+
+    fails_with(has_link, r"returned None for valid row 10 .*re.search.*is not None", capsys)
+
+
+def test_an_sf_that_raises_names_the_row(capsys):
+    @slicing_function()
+    def second_word_upper(x):
+        return x.text.split()[1].isupper()
+
+    message = fails_with(second_word_upper, r"raised IndexError: list index out of range on valid row 14", capsys)
+    assert "'Nice'" in message and "my_slice(valid.loc[14])" in message
+
+
+def test_an_sf_that_raises_on_train_names_the_train_row(capsys):
+    @slicing_function()
+    def no_adfly(x):
+        if "adf.ly" in x.text:  # no valid comment has it; train row 2 does
+            raise ValueError("unexpected comment")
+        return x.text.islower()
+
+    fails_with(
+        no_adfly, r"raised ValueError: unexpected comment on train row 2 \(text 'free iphone", capsys, train=TRAIN
+    )
+
+
+def test_a_slice_with_no_valid_member(capsys):
+    @slicing_function()
+    def very_long(x):
+        return len(x.text) > 500
+
+    fails_with(very_long, "no valid comment is in the slice of very_long.*less strict", capsys)
+
+
+def test_a_slice_with_every_valid_comment(capsys):
+    @slicing_function()
+    def has_text(x):
+        return len(x.text) > 0
+
+    fails_with(has_text, "every valid comment is in the slice of has_text.*stricter", capsys)
