@@ -86,6 +86,10 @@ def courses(tmp_path_factory) -> dict[int, Path]:
             f"nbgrader is not installed in {sys.prefix}: run `make test`, which installs "
             "requirements-instructor.txt, or `pip install -r requirements-instructor.txt`."
         )
+    for lab, name in instructor.LAB_NOTEBOOKS.items():
+        ids = [cell.metadata.get("nbgrader", {}).get("grade_id") for cell in nbformat.read(COURSE / name, 4).cells]
+        wanted = [f"lab{lab}-{role}" for role in ("exercise", "check", "results")]
+        assert [i for i in ids if i] == wanted, f"{name}: nbgrader cells {[i for i in ids if i]}, want {wanted}"
     top = tmp_path_factory.mktemp("nbgrader")
     jupyter = top / "jupyter"
     # The notebooks name the kernel "spam-labs": a private one, started with this Python, so that the
