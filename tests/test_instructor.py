@@ -730,6 +730,10 @@ def test_execute_gives_forged_submissions_no_check(course, tmp_path, capsys):
     save(edited, folder / "edited_check_solved.ipynb")
     save(edited_unsolved, folder / "edited_check.ipynb")
 
+    deleted = copy.deepcopy(released)  # no answer; the check cell replaced by one that claims a pass
+    deleted.cells[5] = new_code_cell("print('CHECK PASSED: no check here.')")
+    save(deleted, folder / "deleted_check.ipynb")
+
     results = copy.deepcopy(solved)  # the results cell edited to record better figures
     results.cells[8].source = "utils.record_results(1, {'classifier_test_accuracy': 0.999, 'bonus': 1})"
     save(results, folder / "edited_results.ipynb")
@@ -737,6 +741,7 @@ def test_execute_gives_forged_submissions_no_check(course, tmp_path, capsys):
     _, rows, _ = grade(capsys, course, folder, "--execute", "--jobs", "2", tmp_path / "gradebook.csv")
     checks = {student: (row["checks_passed"], row["checks_total"]) for student, row in rows.items()}
     assert checks == {
+        "deleted_check.ipynb": ("0", "1"),
         "edited_check.ipynb": ("0", "1"),
         "edited_check_solved.ipynb": ("1", "1"),
         "edited_results.ipynb": ("1", "1"),
@@ -745,6 +750,7 @@ def test_execute_gives_forged_submissions_no_check(course, tmp_path, capsys):
     }
     statuses = {student: row["status"] for student, row in rows.items()}
     assert statuses == {
+        "deleted_check.ipynb": "check cell missing (lab1-check)",
         "edited_check.ipynb": "check cell 6 had been changed (re-run as in the reference)",
         "edited_check_solved.ipynb": "check cell 6 had been changed (re-run as in the reference)",
         "edited_results.ipynb": "results cell 9 had been changed (re-run as in the reference)",
