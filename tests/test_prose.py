@@ -23,7 +23,13 @@ FIGURE = re.compile(r"(?<![\w.])\d+(?:\.\d+)?%|(?<![\w.])\d+\.\d+(?![\w.]*\d)")
 QUOTED_FROM_ELSEWHERE: dict[str, dict[str, str]] = {
     "01_spam_tutorial.ipynb": {},
     "02_spam_data_augmentation_tutorial.ipynb": {},
-    "03_spam_data_slicing_tutorial.ipynb": {},
+    "03_spam_data_slicing_tutorial.ipynb": {
+        "0.001": "a learning rate tried while choosing the training settings on valid (a setting, not a result)",
+        "0.003": "a learning rate tried while choosing the training settings on valid (a setting, not a result)",
+        "0.5": "the probability threshold the indicator-head cell applies (prob > 0.5), a setting",
+        "2.7": "e = 2.718..., the largest ratio of two attention weights in Snorkel's SliceCombinerModule "
+        "(softmax of products in [0, 1], temperature 1): read from its source, not an output",
+    },
 }
 
 
