@@ -210,7 +210,8 @@ def test_nbgrader_and_grade_read_the_same_verdict(courses, lab):
     assert passed == {"reference": (1, 1), "untouched": (0, 1)}
     untouched = notebook(course, "autograded", lab, "untouched")
     check = next(cell for cell in untouched.cells if cell.metadata.get("nbgrader", {}).get("grade"))
-    assert any("CHECK FAILED:" in output.get("text", "") for output in check.outputs)
+    # nbgrader's verdict: the check cell raised (CHECK FAILED, or no answer to check at all).
+    assert not any("CHECK PASSED:" in output.get("text", "") for output in check.outputs)
     assert any(output.output_type == "error" for output in check.outputs)
     # The results cell ran in the unsolved copy too: it still records the lab's figures.
     assert rows[1]["figures"] and all(value is not None for value in rows[1]["figures"].values())
