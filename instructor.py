@@ -919,6 +919,14 @@ def _cmd_release(args) -> int:
     return 0
 
 
+def cpu_cores() -> int:
+    """The CPU cores this process may use (a container's share, where the system says so)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
 def _cmd_grade(args) -> int:
     """Grade the notebooks named. Only usage errors (bad paths or options) give a non-zero exit status."""
     paths, out = [Path(p) for p in args.paths], Path(args.out)
@@ -945,7 +953,7 @@ def _cmd_grade(args) -> int:
         return 2
 
     started = time.monotonic()
-    jobs = args.jobs or os.cpu_count() or 1
+    jobs = args.jobs or cpu_cores()
     progress = len(files) > PROGRESS_BAR_ABOVE or (args.execute and len(files) > 1)
     rows = grade(files, Path(args.course), args.execute, args.timeout, args.kernel, progress, jobs)
     write_gradebook(rows, out)
