@@ -26,8 +26,8 @@ lab: setup
 test: setup $(VENV)/.installed-instructor
 	$(BIN)/python -m pytest
 
-# The fast unit tests alone (no notebooks), about 15 s.
-unit: $(VENV)/.installed $(VENV)/.installed-instructor
+# The unit tests alone (pytest tests), without re-running the notebooks.
+unit: setup $(VENV)/.installed-instructor
 	$(BIN)/python -m pytest tests
 
 # Style: ruff's linter and formatter (configured in pyproject.toml), as CI runs them.
