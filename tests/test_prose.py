@@ -21,8 +21,15 @@ FIGURE = re.compile(r"(?<![\w.])\d+(?:\.\d+)?%|(?<![\w.])\d+\.\d+(?![\w.]*\d)")
 
 #: Figures a notebook may quote that are not among its own outputs, each with its reason.
 QUOTED_FROM_ELSEWHERE: dict[str, dict[str, str]] = {
-    "01_spam_tutorial.ipynb": {},
-    "02_spam_data_augmentation_tutorial.ipynb": {},
+    "01_spam_tutorial.ipynb": {
+        "84%": "published Snorkel spam tutorial: majority vote accuracy on test",
+        "86%": "published Snorkel spam tutorial: label model accuracy on test",
+        "90.0%": "label model dev accuracy when spacy_imperative also fired on 'check', measured while writing the lab",
+        "0.05": "the p-value threshold of utils.compare_paired's verdict",
+    },
+    "02_spam_data_augmentation_tutorial.ipynb": {
+        "0.05": "the significance level of utils.compare_paired's verdict (p < 0.05), which the sentence explains",
+    },
     "03_spam_data_slicing_tutorial.ipynb": {
         "0.001": "a learning rate tried while choosing the training settings on valid (a setting, not a result)",
         "0.003": "a learning rate tried while choosing the training settings on valid (a setting, not a result)",
