@@ -265,6 +265,105 @@ def lf_train_coverage(my_lfs, train) -> dict:
 # Lab 2: transformation functions
 # --------------------------------------------------------------------------
 
+#: A TF may return its row unchanged now and then (two equal words swapped); more often than this
+#: share of the rows it returns, it is returning the row where it should return None.
+TF_MAX_UNCHANGED_SHARE = 0.1
+
+
+def _tf_row(index, text) -> str:
+    return f"row {index!r} of the comments it was given ({str(text)[:60]!r})"
+
+
+def check_transformation_function(my_tf, rows, *, seed: int = 123, show: int = 4) -> None:
+    """Lab 2's exercise: apply the student's TF ``my_tf`` to ``rows`` (training comments, never test).
+
+    A sound TF returns, for every row, either ``None`` (it does not apply) or the row with a changed,
+    non-empty ``text`` and the same ``label``, and changes at least one comment. Prints up to ``show``
+    before/after pairs, then ``CHECK PASSED: ...``; or ``CHECK FAILED: ...`` naming the first
+    mistake, and raises. ``seed`` seeds Python's and NumPy's generators, so the verdict is repeatable.
+    """
+    import random
+
+    import numpy as np
+    import pandas as pd
+    from snorkel.labeling import LabelingFunction
+    from snorkel.map.core import BaseMapper
+
+    fix_decorator = "Put `@transformation_function()` (with the brackets) on the line above `def my_tf(x):`."
+    if my_tf is None:
+        failed("there is no `my_tf` yet. Define it in the exercise cell above, run that cell, then this one.")
+    if isinstance(my_tf, LabelingFunction):
+        failed(f"`my_tf` is a labeling function (it votes on a label), not a transformation function. {fix_decorator}")
+    if not isinstance(my_tf, BaseMapper):
+        what = "a plain Python function" if callable(my_tf) else f"a {type(my_tf).__name__}"
+        failed(f"`my_tf` is {what}, not a TF, so Snorkel's policies cannot apply it. {fix_decorator}")
+
+    random.seed(seed)
+    np.random.seed(seed)
+    changed, unchanged = [], []
+    for index, x in rows.iterrows():
+        where = _tf_row(index, x["text"])
+        try:
+            x_new = my_tf(x)
+        except Exception as error:  # any mistake in the student's code ends up here
+            failed(
+                f"my_tf raised {type(error).__name__}: {error} on {where}. Run it on that row alone to see "
+                f"the traceback: `my_tf(train.loc[{index!r}])`, and return None where the TF cannot apply."
+            )
+        if x_new is None:
+            continue
+        if not isinstance(x_new, pd.Series):
+            shown = repr(x_new)[:60]
+            hint = " Set `x.text = ...` and `return x`." if isinstance(x_new, str) else ""
+            failed(
+                f"my_tf returned {type(x_new).__name__} {shown} for {where}. A TF must return the row `x` it was "
+                f"given, with `x.text` changed, or None when it does not apply.{hint}"
+            )
+        if "label" not in x_new.index or x_new["label"] != x["label"]:
+            got = x_new["label"] if "label" in x_new.index else "no label at all"
+            failed(
+                f"my_tf changed the label of {where} from {x['label']} to {got}. A TF must keep the label "
+                "(a transformed spam comment is still spam): change only `x.text`."
+            )
+        text = x_new["text"] if "text" in x_new.index else None
+        if not isinstance(text, str):
+            failed(
+                f"my_tf made the text of {where} a {type(text).__name__} ({text!r:.40}). "
+                "Keep `x.text` a string: build the new text as a str and assign it to `x.text`."
+            )
+        if not text.strip():
+            failed(
+                f"my_tf emptied the text of {where}. Leave some text: return None for comments too short to transform."
+            )
+        if text == x["text"]:
+            unchanged.append(where)
+        else:
+            changed.append({"before": x["text"], "after": text})
+
+    returned = len(changed) + len(unchanged)
+    if unchanged and len(unchanged) > TF_MAX_UNCHANGED_SHARE * returned:
+        failed(
+            f"my_tf returned {len(unchanged)} of {len(rows)} rows with their text unchanged (first: {unchanged[0]}). "
+            "When the TF cannot change a comment, return None: a returned row counts as a new copy, so the "
+            "policy would add duplicates of the original instead of dropping that copy."
+        )
+    if not changed:
+        failed(
+            f"my_tf returned None for all {len(rows)} comments, so it would add nothing. Assign the new text to "
+            "`x.text` and `return x`; return None only where the TF cannot apply."
+        )
+    examples = pd.DataFrame(changed[:show])
+    try:
+        from IPython.display import display
+    except ImportError:  # outside Jupyter
+        display = print
+    display(examples)
+    extra = f", {len(unchanged)} unchanged" if unchanged else ""
+    passed(
+        f"my_tf changed {len(changed)} of {len(rows)} comments ({len(changed) / len(rows):.0%}{extra}), "
+        "kept every label and returned None for the rest."
+    )
+
 
 # --------------------------------------------------------------------------
 # Lab 3: slicing functions

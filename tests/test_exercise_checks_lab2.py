@@ -1,0 +1,275 @@
+"""Lab 2's exercise check: every wrong answer the lab warns about fails with a message naming it.
+
+Fast: no notebook is run, no trained spaCy model is loaded. The answers are real Snorkel
+transformation functions applied to a small DataFrame of real training comments, shaped like the
+lab's ``train`` (``text`` and ``label`` columns among others, the comments' own index).
+"""
+
+from __future__ import annotations
+
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from snorkel.augmentation import transformation_function
+from snorkel.labeling import labeling_function
+from snorkel.preprocess import preprocessor
+
+import exercise_checks
+from exercise_checks import CheckFailed, check_transformation_function
+
+ROOT = Path(__file__).resolve().parents[1]
+
+#: Comments of the lab's training split, with their labels and positions in it.
+ROWS = pd.DataFrame(
+    {
+        "author": ["a", "b", "c", "d", "e", "f", "g", "h"],
+        "text": [
+            "Huh, anyway check out this you[tube] channel: kobyoshi02\ufeff",
+            "if your like drones, plz subscribe to Kamal Tayara. He takes videos with  his drone that are "
+            "absolutely beautiful.\ufeff",
+            "go here to check the views :3\ufeff",
+            "Came here to check the views, goodbye.\ufeff",
+            "Loool nice song funny how no one understands (me) and we love it\ufeff",
+            "Follow me on Twitter @mscalifornia95\ufeff",
+            "Hey guys please check out my new Google+ page it has many funny pictures,  FunnyTortsPics  "
+            "https://plus.google.com/112720997191206369631/post\ufeff",
+            "2 billion views, wow\ufeff",
+        ],
+        "label": [1, 1, 0, 0, 0, 1, 1, 0],
+        "video": [1] * 8,
+    },
+    index=[0, 1, 2, 3, 5, 8, 12, 13],
+)
+
+
+def fails_with(answer, pattern: str, capsys) -> str:
+    with pytest.raises(CheckFailed, match=pattern) as raised:
+        check_transformation_function(answer, ROWS)
+    printed = capsys.readouterr().out
+    assert f"{exercise_checks.CHECK_FAILED} {raised.value}" in printed  # printed, then raised, same message
+    assert isinstance(raised.value, AssertionError)  # nbgrader scores a test cell by whether it raises
+    return str(raised.value)
+
+
+def passes(answer, capsys) -> str:
+    check_transformation_function(answer, ROWS)
+    printed = capsys.readouterr().out
+    assert exercise_checks.CHECK_PASSED in printed and exercise_checks.CHECK_FAILED not in printed
+    return printed
+
+
+# --- correct answers pass -----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def add_doc():
+    import spacy
+
+    nlp = spacy.blank("en")  # a tokenizer only: the reference solution reads tokens, not tags
+
+    @preprocessor()
+    def add_doc(x):
+        x.doc = nlp(x.text)
+        return x
+
+    return add_doc
+
+
+def test_the_reference_solution_passes(add_doc, capsys):
+    @transformation_function(pre=[add_doc])
+    def my_tf(x):
+        # The lab's reference solution: delete one random word from comments of 4+ words.
+        words = [token for token in x.doc if token.is_alpha]
+        if len(words) < 4:
+            return None
+        victim = random.choice(words)
+        x.text = x.doc[: victim.i].text_with_ws + x.doc[victim.i + 1 :].text_with_ws
+        return x
+
+    printed = passes(my_tf, capsys)
+    assert "my_tf changed 7 of 8 comments (88%)" in printed  # all but "2 billion views, wow"
+    assert "before" in printed and "after" in printed  # the examples are shown
+
+
+def test_a_different_correct_tf_passes(capsys):
+    @transformation_function()
+    def shout_views(x):
+        # No preprocessor; applies to some comments only; a new Series instead of x itself.
+        if "views" not in x.text:
+            return None
+        y = x.copy()
+        y["text"] = x.text.replace("views", "VIEWS")
+        return y
+
+    assert "changed 3 of 8 comments (38%)" in passes(shout_views, capsys)
+
+
+def test_a_tf_that_rarely_returns_its_row_unchanged_passes(capsys):
+    one_repeat = pd.DataFrame({"author": ["i"], "text": ["ha ha ha so good"], "label": [0], "video": [1]})
+    rows = pd.concat([ROWS] * 3 + [one_repeat], ignore_index=True)
+
+    @transformation_function()
+    def swap_first_two_words(x):
+        words = x.text.split(" ")
+        if len(words) < 2:
+            return None
+        words[0], words[1] = words[1], words[0]  # "ha ha" stays "ha ha": unchanged, but rightly returned
+        x.text = " ".join(words)
+        return x
+
+    check_transformation_function(swap_first_two_words, rows)
+    assert "changed 24 of 25 comments (96%, 1 unchanged)" in capsys.readouterr().out
+
+
+def test_the_check_is_repeatable(add_doc, capsys):
+    @transformation_function()
+    def drop_random_word(x):
+        words = x.text.split()
+        if len(words) < 4:
+            return None
+        del words[random.randrange(len(words))]
+        x.text = " ".join(words)
+        return x
+
+    assert passes(drop_random_word, capsys) == passes(drop_random_word, capsys)
+
+
+# --- not a TF ------------------------------------------------------------------------------------
+
+
+def test_no_answer_yet(capsys):
+    assert "Define it in the exercise cell" in fails_with(None, "no `my_tf` yet", capsys)
+
+
+def test_a_plain_function(capsys):
+    def my_tf(x):
+        x.text = x.text.upper()
+        return x
+
+    message = fails_with(my_tf, "plain Python function, not a TF", capsys)
+    assert "@transformation_function()" in message
+
+
+def test_a_labeling_function(capsys):
+    @labeling_function()
+    def my_tf(x):
+        return 1 if "check" in x.text else -1
+
+    assert "@transformation_function()" in fails_with(my_tf, "is a labeling function", capsys)
+
+
+def test_something_else(capsys):
+    fails_with("replace a word", "is a str, not a TF", capsys)
+
+
+# --- wrong return values -------------------------------------------------------------------------
+
+
+def test_returning_the_new_text_instead_of_the_row(capsys):
+    @transformation_function()
+    def my_tf(x):
+        return x.text.upper()
+
+    message = fails_with(my_tf, r"returned str 'HUH, ANYWAY.*for row 0 ", capsys)
+    assert "must return the row `x`" in message and "Set `x.text = ...` and `return x`" in message
+
+
+def test_returning_a_dict(capsys):
+    @transformation_function()
+    def my_tf(x):
+        return {"text": x.text.upper(), "label": x.label}
+
+    fails_with(my_tf, "returned dict", capsys)
+
+
+def test_changing_the_label(capsys):
+    @transformation_function()
+    def my_tf(x):
+        if "views" not in x.text:
+            return None
+        x.text = x.text.replace("views", "likes")
+        x.label = 1  # "a comment about views is spam": not what a TF may decide
+        return x
+
+    message = fails_with(my_tf, r"changed the label of row 2 .* from 0 to 1", capsys)
+    assert "change only `x.text`" in message
+
+
+def test_returning_rows_unchanged_instead_of_none(capsys):
+    @transformation_function()
+    def my_tf(x):
+        if "views" in x.text:
+            x.text = x.text.replace("views", "likes")
+        return x  # should be None when there is nothing to replace
+
+    message = fails_with(my_tf, r"returned 5 of 8 rows with their text unchanged \(first: row 0 ", capsys)
+    assert "return None" in message and "duplicates" in message
+
+
+def test_emptying_the_text(capsys):
+    @transformation_function()
+    def my_tf(x):
+        x.text = " ".join(word for word in x.text.split() if len(word) > 20)  # keeps almost nothing
+        return x
+
+    assert "return None" in fails_with(my_tf, r"emptied the text of row 0 ", capsys)
+
+
+def test_making_the_text_a_list(capsys):
+    @transformation_function()
+    def my_tf(x):
+        words = x.text.split()
+        words.reverse()
+        x.text = words  # forgot " ".join(...)
+        return x
+
+    assert "Keep `x.text` a string" in fails_with(my_tf, r"made the text of row 0 .* a list", capsys)
+
+
+def test_making_the_text_none(capsys):
+    @transformation_function()
+    def my_tf(x):
+        x.text = None
+        return x
+
+    fails_with(my_tf, r"made the text of row 0 .* a NoneType", capsys)
+
+
+def test_never_applying(capsys):
+    @transformation_function()
+    def my_tf(x):
+        return None
+
+    assert "`return x`" in fails_with(my_tf, "returned None for all 8 comments", capsys)
+
+
+def test_raising_on_a_row_names_the_row(capsys):
+    @transformation_function()
+    def my_tf(x):
+        number = int(x.text.split()[0])  # fails on the first comment that does not start with a number
+        x.text = x.text.replace(str(number), str(number + 1), 1)
+        return x
+
+    message = fails_with(my_tf, r"raised ValueError: invalid literal .* on row 0 ", capsys)
+    assert "my_tf(train.loc[0])" in message
+
+
+def test_raising_on_a_later_row_names_that_row(capsys):
+    @transformation_function()
+    def my_tf(x):
+        if "http" in x.text:
+            raise KeyError("link")
+        return None
+
+    fails_with(my_tf, r"raised KeyError: 'link' on row 12 .*'Hey guys please", capsys)
+
+
+def test_the_module_does_not_import_tensorflow_or_torch():
+    # Every lab imports exercise_checks: importing it must stay cheap.
+    code = "import sys, exercise_checks; print(sorted({'tensorflow', 'torch', 'snorkel'} & set(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
