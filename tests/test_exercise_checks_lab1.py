@@ -248,7 +248,9 @@ def test_an_inaccurate_lf_fails(lab, capsys):
 
 def test_an_exact_duplicate_of_a_lab_lf_fails(lab, capsys):
     copy = make_keyword_lf("subscribers", ["subscrib"])
-    fails_with([copy], lab, capsys, "keyword_subscribers votes like keyword_subscribe", "would count that evidence twice")
+    fails_with(
+        [copy], lab, capsys, "keyword_subscribers votes like keyword_subscribe", "would count that evidence twice"
+    )
 
 
 def test_another_link_detector_fails(lab, capsys):
