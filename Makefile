@@ -26,9 +26,9 @@ lab: setup
 test: setup $(VENV)/.installed-instructor
 	$(BIN)/python -m pytest
 
-# The unit tests alone (pytest tests), without re-running the notebooks.
+# The fast unit tests alone (pytest tests), without re-running the notebooks or the nbgrader round trip.
 unit: setup $(VENV)/.installed-instructor
-	$(BIN)/python -m pytest tests
+	$(BIN)/python -m pytest tests --ignore=tests/test_nbgrader.py
 
 # Style: ruff's linter and formatter (configured in pyproject.toml), as CI runs them.
 lint: $(VENV)/.installed

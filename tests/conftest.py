@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import sys
 import urllib.error
@@ -10,6 +11,13 @@ import zipfile
 from pathlib import Path
 
 import pytest
+
+# PyPI's Linux torch (the CUDA build, which Python 3.12 and 3.13 get where PyTorch's CPU index is out of reach)
+# brings Triton, and the process crashes if Triton is loaded after TensorFlow, which the lab 3 check tests pull
+# in through snorkel.slicing -> TensorBoard. Loading torch's compiler stack first avoids it; the +cpu build
+# has no Triton and skips this.
+if importlib.util.find_spec("triton") is not None:
+    import torch._dynamo  # noqa: F401
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
