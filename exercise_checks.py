@@ -1,10 +1,11 @@
 """The exercise checks of the three labs: one function per exercise, called by its lab's check cell.
 
 Each check judges a student's answer on dev or valid data (never on test), prints what it found,
-and ends with one verdict line. ``CHECK PASSED: ...`` means the answer is sound. ``CHECK FAILED: ...``
-names the mistake and how to fix it, and is followed by an ``AssertionError`` carrying the same
-message, so that autograders which score a test cell by whether it raises (nbgrader) agree with
-the line that ``python instructor.py grade`` reads.
+and ends with one verdict. ``CHECK PASSED: ...`` is printed when the answer is sound. A wrong answer
+raises ``CheckFailed``, whose message names the mistake and how to fix it. In a notebook it shows as
+one red ``CHECK FAILED: ...`` paragraph instead of a traceback (IPython draws an exception's
+``_render_traceback_``), and it is still an error, so autograders that score a test cell by whether
+it raises (nbgrader, ``python instructor.py grade``) see it fail.
 """
 
 from __future__ import annotations
@@ -13,17 +14,37 @@ from __future__ import annotations
 CHECK_PASSED, CHECK_FAILED = "CHECK PASSED:", "CHECK FAILED:"
 
 
+#: Verdicts are wrapped at this width, between words: JupyterLab's output area breaks long lines inside words.
+VERDICT_WIDTH = 100
+
+
+def _wrapped(text: str) -> list[str]:
+    """``text`` as lines of at most ``VERDICT_WIDTH`` characters, broken at spaces; its own line breaks kept."""
+    import textwrap
+
+    lines = []
+    for paragraph in text.splitlines() or [""]:
+        lines += textwrap.wrap(paragraph, VERDICT_WIDTH, break_long_words=False, break_on_hyphens=False) or [""]
+    return lines
+
+
 class CheckFailed(AssertionError):
-    """A student's answer is wrong; the message says what to change."""
+    """A student's answer is wrong; the message says what to change.
+
+    IPython shows ``_render_traceback_()`` in place of a traceback: the verdict alone, where the eye lands,
+    instead of twenty lines of this module's source. Outside IPython it is an ordinary ``AssertionError``.
+    """
+
+    def _render_traceback_(self) -> list[str]:
+        return _wrapped(f"{CHECK_FAILED} {self}")
 
 
 def passed(message: str) -> None:
-    print(f"{CHECK_PASSED} {message}")
+    print("\n".join(_wrapped(f"{CHECK_PASSED} {message}")))
 
 
 def failed(message: str) -> None:
-    """Print the failure line, then raise it, so that both people and autograders see it."""
-    print(f"{CHECK_FAILED} {message}")
+    """Raise the verdict: a notebook shows it as one red paragraph, and autograders see the cell fail."""
     raise CheckFailed(message)
 
 

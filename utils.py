@@ -234,44 +234,60 @@ def record_results(lab: int, figures: dict) -> None:
     )
 
 
-def compare_paired(y_true, pred_a, pred_b, names=("A", "B"), n_boot: int = 2000, seed: int = SEED) -> pd.Series:
+def compare_paired(y_true, pred_a, pred_b, names=("A", "B")) -> pd.Series:
     """Is A really more accurate than B? The evidence from the same comments, as one table row.
 
     Only the comments on which exactly one of the two is right can tell them
-    apart: ``A right, B wrong`` against ``B right, A wrong``. The exact McNemar
-    test asks how likely so lopsided a split would be if both were equally good
-    (a fair coin over those comments), and a bootstrap over the comments gives a
-    95% interval for the accuracy difference. The verdict calls a difference only
-    when p < 0.05. Rows of several calls stack into one table with ``pd.DataFrame``.
+    apart: ``A right, B wrong`` (a of them) against ``B right, A wrong`` (b).
+    The exact McNemar test asks how likely so lopsided a split would be if both
+    were equally good (a fair coin over those a + b comments). The interval is
+    built from the same counts: an exact (Clopper-Pearson) 95% interval for the
+    share of A among the discordant comments, turned into an accuracy difference
+    with their number held fixed. It excludes zero exactly when p < 0.05, so the
+    interval and the verdict cannot disagree (a bootstrap interval can: with few
+    discordant comments it may miss zero while p > 0.05). Rows of several calls
+    stack into one table with ``pd.DataFrame``.
     """
     from scipy.stats import binomtest  # slow to import; only comparisons need it
 
     y_true, pred_a, pred_b = (np.asarray(v) for v in (y_true, pred_a, pred_b))
     right_a, right_b = pred_a == y_true, pred_b == y_true
     only_a, only_b = int((right_a & ~right_b).sum()), int((right_b & ~right_a).sum())
-    p_value = binomtest(only_a, only_a + only_b).pvalue if only_a + only_b else 1.0
-    rng = np.random.default_rng(seed)
-    samples = rng.integers(0, len(y_true), size=(n_boot, len(y_true)))
-    differences = (right_a.astype(float) - right_b)[samples].mean(axis=1)
-    low, high = np.percentile(differences, [2.5, 97.5])
+    discordant, n = only_a + only_b, len(y_true)
+    if discordant:
+        test = binomtest(only_a, discordant)
+        p_value = test.pvalue
+        share = test.proportion_ci(confidence_level=0.95, method="exact")
+        low, high = (discordant / n * (2 * bound - 1) for bound in (share.low, share.high))
+    else:  # the two agree on every comment's correctness: nothing tells them apart
+        p_value, low, high = 1.0, 0.0, 0.0
     name_a, name_b = names
     if p_value < 0.05:
         verdict = f"{name_a if only_a > only_b else name_b} is better"
     else:
-        verdict = f"no detectable difference on {len(y_true)} comments"
+        verdict = f"no detectable difference on {n} comments"
     return pd.Series(
         {
-            "comments": len(y_true),
+            "comments": n,
             "A right, B wrong": only_a,
             "B right, A wrong": only_b,
             "accuracy A": f"{right_a.mean():.1%}",
             "accuracy B": f"{right_b.mean():.1%}",
-            "A - B (95% CI)": f"{right_a.mean() - right_b.mean():+.1%} ({low:+.1%} to {high:+.1%})",
+            "A - B (exact 95% CI)": f"{right_a.mean() - right_b.mean():+.1%} ({_signed_percent(low)} to "
+            f"{_signed_percent(high)})",
             "McNemar p": round(float(p_value), 3),
             "verdict": verdict,
         },
         name=f"{name_a} vs {name_b}",
     )
+
+
+def _signed_percent(x: float) -> str:
+    """``x`` as a signed percentage with one decimal, or more where one would round a non-zero bound to 0.0%."""
+    decimals = 1
+    while x and round(x * 100, decimals) == 0 and decimals < 4:
+        decimals += 1
+    return f"{x:+.{decimals}%}"
 
 
 def normalized_text(texts) -> pd.Series:

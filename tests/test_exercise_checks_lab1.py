@@ -85,12 +85,19 @@ def check(my_lfs, lab):
     return exercise_checks.check_labeling_functions(my_lfs, **lab, seed=utils.SEED)
 
 
+def assert_shown_as_one_verdict(error) -> None:
+    """A notebook shows the failure as its verdict alone, wrapped between words, not as a traceback."""
+    lines = error._render_traceback_()
+    assert " ".join(lines).split() == f"{exercise_checks.CHECK_FAILED} {error}".split()  # wrapped, nothing lost
+    assert all(len(line) <= exercise_checks.VERDICT_WIDTH or " " not in line for line in lines)
+
+
 def fails_with(my_lfs, lab, capsys, *fragments):
     """Run the check, which must fail; return its message after asserting each fragment is in it."""
     with pytest.raises(AssertionError) as raised:
         check(my_lfs, lab)
     message = str(raised.value)
-    assert f"{exercise_checks.CHECK_FAILED} {message}" in capsys.readouterr().out
+    assert_shown_as_one_verdict(raised.value)
     for fragment in fragments:
         assert fragment in message, message
     return message

@@ -46,11 +46,17 @@ ROWS = pd.DataFrame(
 )
 
 
+def assert_shown_as_one_verdict(error) -> None:
+    """A notebook shows the failure as its verdict alone, wrapped between words, not as a traceback."""
+    lines = error._render_traceback_()
+    assert " ".join(lines).split() == f"{exercise_checks.CHECK_FAILED} {error}".split()  # wrapped, nothing lost
+    assert all(len(line) <= exercise_checks.VERDICT_WIDTH or " " not in line for line in lines)
+
+
 def fails_with(answer, pattern: str, capsys) -> str:
     with pytest.raises(CheckFailed, match=pattern) as raised:
         check_transformation_function(answer, ROWS)
-    printed = capsys.readouterr().out
-    assert f"{exercise_checks.CHECK_FAILED} {raised.value}" in printed  # printed, then raised, same message
+    assert_shown_as_one_verdict(raised.value)
     assert isinstance(raised.value, AssertionError)  # nbgrader scores a test cell by whether it raises
     return str(raised.value)
 

@@ -49,12 +49,18 @@ def my_slice(x):
     return len(letters) >= 10 and sum(c.isupper() for c in letters) > len(letters) / 2
 
 
+def assert_shown_as_one_verdict(error) -> None:
+    """A notebook shows the failure as its verdict alone, wrapped between words, not as a traceback."""
+    lines = error._render_traceback_()
+    assert " ".join(lines).split() == f"{exercise_checks.CHECK_FAILED} {error}".split()  # wrapped, nothing lost
+    assert all(len(line) <= exercise_checks.VERDICT_WIDTH or " " not in line for line in lines)
+
+
 def fails_with(answer, pattern: str, capsys, **kwargs) -> str:
     kwargs = {"valid": VALID, "baseline_valid_preds": PREDS} | kwargs
     with pytest.raises(CheckFailed, match=pattern) as raised:
         check_slicing_function(answer, **kwargs)
-    printed = capsys.readouterr().out
-    assert f"{exercise_checks.CHECK_FAILED} {raised.value}" in printed  # printed, then raised, same message
+    assert_shown_as_one_verdict(raised.value)
     assert isinstance(raised.value, AssertionError)  # nbgrader scores a test cell by whether it raises
     return str(raised.value)
 
