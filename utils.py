@@ -199,8 +199,10 @@ def record_results(lab: int, figures: dict) -> None:
     """Show a lab's key figures as a table and record them in the notebook.
 
     The figures are stored in the cell's output under their own MIME type, so
-    ``python utils.py grade`` can read them from an executed notebook without
-    running it. Values must be numbers, strings, or lists/dicts of them.
+    ``python instructor.py grade`` can read them from an executed notebook without
+    running it. Values must be numbers, strings, or lists/dicts of them. The record
+    keeps 4 decimals; the table a student reads shows figures named ``*_pct`` (or
+    inside a dict named so) as percentages with one decimal, and dicts as text.
     """
 
     from IPython.display import display  # only in a notebook kernel
@@ -218,11 +220,7 @@ def record_results(lab: int, figures: dict) -> None:
 
     figures = _clean(figures)
     json.dumps(figures)  # fail here, not in the grader, if a value is not JSON
-    shown = pd.Series(
-        {k: v if not isinstance(v, (dict, list)) else json.dumps(v) for k, v in figures.items()},
-        name="value",
-        dtype=object,
-    ).to_frame()
+    shown = pd.Series({k: _shown(v, "_pct" in k) for k, v in figures.items()}, name="value", dtype=object).to_frame()
     shown.index.name = f"lab {lab} results"
     display(
         {
@@ -232,6 +230,17 @@ def record_results(lab: int, figures: dict) -> None:
         },
         raw=True,
     )
+
+
+def _shown(value, percent: bool) -> str:
+    """A recorded figure as a reader wants it: percentages with one decimal, dicts and lists as plain text."""
+    if isinstance(value, dict):
+        return ", ".join(f"{k}: {_shown(v, percent or '_pct' in k)}" for k, v in value.items())
+    if isinstance(value, list):
+        return ", ".join(_shown(v, percent) for v in value)
+    if isinstance(value, float):
+        return f"{value:.1f}%" if percent else f"{value:.4g}"
+    return str(value)
 
 
 def compare_paired(y_true, pred_a, pred_b, names=("A", "B")) -> pd.Series:

@@ -388,3 +388,11 @@ def test_unseen_text_ignores_case_spacing_and_the_byte_order_mark():
     df = pd.DataFrame({"text": ["check MY channel", "Great song\ufeff", "a new comment", None]})
     assert utils.unseen_text(df, seen).tolist() == [False, False, True, True]
     assert utils.unseen_text(df).tolist() == [True] * 4
+
+
+def test_results_table_shows_percentages_with_one_decimal_and_dicts_as_text():
+    assert utils._shown(93.0667, percent=True) == "93.1%"
+    assert utils._shown({"baseline": 94.4, "no heads": 92.973}, percent=True) == "baseline: 94.4%, no heads: 93.0%"
+    assert utils._shown({"keyword_views_pct": 6.31, "n": 3}, percent=False) == "keyword_views_pct: 6.3%, n: 3"
+    assert utils._shown(["keyword_views", "social_links"], percent=False) == "keyword_views, social_links"
+    assert utils._shown(0.8953, percent=False) == "0.8953" and utils._shown(14, percent=False) == "14"
