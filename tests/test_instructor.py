@@ -22,7 +22,9 @@ import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
 import instructor
+import instructor_tools.release as releasing
 import utils
+from instructor_tools import gradebook, grading, notebooks
 
 FIGURES = {
     1: {
@@ -137,10 +139,10 @@ def grade(capsys, course, *args) -> tuple[int, dict[str, dict], str]:
 
 def make_course(root, with_nbgrader=True):
     """A course folder: the three reference notebooks, executed, with the real utils.py and exercise_checks.py."""
-    for lab, name in instructor.LAB_NOTEBOOKS.items():
+    for lab, name in notebooks.LAB_NOTEBOOKS.items():
         save(executed(lab_source(lab, with_nbgrader)), root / name)
     for module in ("utils.py", "exercise_checks.py"):
-        shutil.copy(instructor.COURSE / module, root / module)
+        shutil.copy(notebooks.COURSE / module, root / module)
     return root
 
 
@@ -165,9 +167,9 @@ def test_release_leaves_no_solution_and_no_output(course, tmp_path, capsys):
     out = tmp_path / "student"
     assert instructor.main(["release", str(out), "--course", str(course)]) == 0
     assert "1 exercise(s) replaced by a placeholder" in capsys.readouterr().out
-    assert sorted(p.name for p in out.iterdir()) == sorted(instructor.LAB_NOTEBOOKS.values())
+    assert sorted(p.name for p in out.iterdir()) == sorted(notebooks.LAB_NOTEBOOKS.values())
 
-    for lab, name in instructor.LAB_NOTEBOOKS.items():
+    for lab, name in notebooks.LAB_NOTEBOOKS.items():
         copy, source = nbformat.read(out / name, as_version=4), nbformat.read(course / name, as_version=4)
         nbformat.validate(copy)
         text = json.dumps(copy)
@@ -207,9 +209,9 @@ def test_release_leaves_no_solution_and_no_output(course, tmp_path, capsys):
     ],
 )
 def test_release_refuses_unbalanced_markers_and_writes_nothing(course, tmp_path, capsys, source, problem):
-    notebook = nbformat.read(course / instructor.LAB_NOTEBOOKS[2], as_version=4)
+    notebook = nbformat.read(course / notebooks.LAB_NOTEBOOKS[2], as_version=4)
     notebook.cells[4].source = source
-    save(notebook, course / instructor.LAB_NOTEBOOKS[2])
+    save(notebook, course / notebooks.LAB_NOTEBOOKS[2])
     assert instructor.main(["release", str(tmp_path / "student"), "--course", str(course)]) == 1
     assert problem in capsys.readouterr().err
     assert not (tmp_path / "student").exists()
@@ -218,17 +220,17 @@ def test_release_refuses_unbalanced_markers_and_writes_nothing(course, tmp_path,
 def test_release_needs_every_lab_and_never_overwrites_the_sources(course, tmp_path, capsys):
     assert instructor.main(["release", str(course), "--course", str(course)]) == 2
     assert "holds the reference notebooks" in capsys.readouterr().err
-    assert "BEGIN SOLUTION" in (course / instructor.LAB_NOTEBOOKS[1]).read_text()
+    assert "BEGIN SOLUTION" in (course / notebooks.LAB_NOTEBOOKS[1]).read_text()
 
-    (course / instructor.LAB_NOTEBOOKS[3]).unlink()
+    (course / notebooks.LAB_NOTEBOOKS[3]).unlink()
     assert instructor.main(["release", str(tmp_path / "student"), "--course", str(course)]) == 1
-    assert f"{instructor.LAB_NOTEBOOKS[3]} not found" in capsys.readouterr().err
+    assert f"{notebooks.LAB_NOTEBOOKS[3]} not found" in capsys.readouterr().err
     assert not (tmp_path / "student").exists()
 
 
 def test_placeholder_keeps_code_around_the_solution():
     source = "import re\n\ndef f(x):\n    ### BEGIN SOLUTION\n    return x\n    ### END SOLUTION\n\nprint(f)"
-    stripped, count = instructor.source_without_solutions(source)
+    stripped, count = releasing.source_without_solutions(source)
     assert count == 1
     assert stripped.splitlines() == [
         "import re",
@@ -241,7 +243,7 @@ def test_placeholder_keeps_code_around_the_solution():
     ]
 
 
-REAL_NOTEBOOKS = [instructor.COURSE / name for name in instructor.LAB_NOTEBOOKS.values()]
+REAL_NOTEBOOKS = [notebooks.COURSE / name for name in notebooks.LAB_NOTEBOOKS.values()]
 
 
 def test_release_of_the_real_labs(tmp_path, capsys):
@@ -251,7 +253,7 @@ def test_release_of_the_real_labs(tmp_path, capsys):
             nbformat.read(source_path, as_version=4),
             nbformat.read(tmp_path / source_path.name, as_version=4),
         )
-        solutions = [cell.source for cell in source.cells if instructor.BEGIN_SOLUTION in cell.source]
+        solutions = [cell.source for cell in source.cells if notebooks.BEGIN_SOLUTION in cell.source]
         assert solutions, f"{source_path.name} has no exercise"
         placeholders = [cell.source for cell in copy.cells if "raise NotImplementedError(" in cell.source]
         assert len(placeholders) >= len(solutions)
@@ -261,8 +263,8 @@ def test_release_of_the_real_labs(tmp_path, capsys):
                 assert cell.outputs == [] and cell.execution_count is None
                 ast.parse(cell.source)
         for before in solutions:  # no line of a solution survives in its cell, unless it was outside the markers
-            inside = before.split(instructor.BEGIN_SOLUTION, 1)[1].split(instructor.END_SOLUTION, 1)[0].splitlines()[1:]
-            outside = set(instructor.source_without_solutions(before)[0].splitlines())
+            inside = before.split(notebooks.BEGIN_SOLUTION, 1)[1].split(notebooks.END_SOLUTION, 1)[0].splitlines()[1:]
+            outside = set(releasing.source_without_solutions(before)[0].splitlines())
             after = "\n".join(placeholders)
             assert not [line for line in inside if line.strip() and line not in outside and line in after]
 
@@ -274,8 +276,8 @@ def test_release_of_the_real_labs(tmp_path, capsys):
 
 def test_grade_reads_results_checks_and_run_order(course, tmp_path, capsys):
     folder = tmp_path / "submissions"
-    for lab in instructor.LAB_NOTEBOOKS:
-        save(executed(lab_source(lab)), folder / f"student{lab}" / instructor.LAB_NOTEBOOKS[lab])
+    for lab in notebooks.LAB_NOTEBOOKS:
+        save(executed(lab_source(lab)), folder / f"student{lab}" / notebooks.LAB_NOTEBOOKS[lab])
     failed = save(executed(lab_source(1), check="FAILED"), folder / "bob.ipynb")
     save(executed(lab_source(1)), folder / ".ipynb_checkpoints" / "bob-checkpoint.ipynb")
     before = failed.read_bytes()
@@ -433,8 +435,8 @@ def test_every_bad_input_becomes_a_row(course, tmp_path, capsys):
 def test_a_crash_in_grading_one_file_only_affects_its_row(course, tmp_path, capsys, monkeypatch):
     save(executed(lab_source(1)), tmp_path / "a.ipynb")
     save(executed(lab_source(2)), tmp_path / "b.ipynb")
-    real = instructor.error_cells
-    monkeypatch.setattr(instructor, "error_cells", lambda nb: 1 / 0 if nb["metadata"].get("boom") else real(nb))
+    real = grading.error_cells
+    monkeypatch.setattr(grading, "error_cells", lambda nb: 1 / 0 if nb["metadata"].get("boom") else real(nb))
     boom = executed(lab_source(2))
     boom.metadata["boom"] = True
     save(boom, tmp_path / "b.ipynb")
@@ -484,7 +486,7 @@ def test_grading_30_notebooks_costs_little_more_than_starting_the_command(course
         )
         started = time.perf_counter()
         done = subprocess.run(
-            [sys.executable, "-c", code], cwd=instructor.COURSE, capture_output=True, text=True, timeout=120
+            [sys.executable, "-c", code], cwd=notebooks.COURSE, capture_output=True, text=True, timeout=120
         )
         assert done.returncode == 0, f"exit {done.returncode}: {done.stderr[-2000:]}"
         return time.perf_counter() - started, done
@@ -508,7 +510,7 @@ def test_grading_30_notebooks_costs_little_more_than_starting_the_command(course
 def test_execute_reruns_a_student_copy_from_scratch(course, tmp_path, capsys):
     assert instructor.main(["release", str(tmp_path / "student"), "--course", str(course)]) == 0
     # A student hands in the copy unsolved, with outputs edited to claim a pass and results.
-    tampered = executed(nbformat.read(tmp_path / "student" / instructor.LAB_NOTEBOOKS[1], as_version=4))
+    tampered = executed(nbformat.read(tmp_path / "student" / notebooks.LAB_NOTEBOOKS[1], as_version=4))
     tampered = save(tampered, tmp_path / "alice" / "lab1.ipynb")
     before = tampered.read_bytes()
     _, rows, _ = grade(capsys, course, tampered, tmp_path / "as-submitted.csv")
@@ -672,7 +674,7 @@ def test_the_gradebook_csv_neutralises_formulas_and_nothing_else(course, tmp_pat
     assert "=1+1" not in header and "'=1+1" not in header  # a submission adds no column
     for line in lines:
         for value in line:
-            assert not value.startswith(instructor.FORMULA_STARTS) or value == "-0.5", value
+            assert not value.startswith(gradebook.FORMULA_STARTS) or value == "-0.5", value
     by_student = {line[0]: dict(zip(header, line, strict=True)) for line in lines}
     assert by_student["'=cmd|' /C calc'!A0.ipynb"]["classifier_test_accuracy"] == "'" + FORMULAS[0]
     assert [by_student[f"student{i}.ipynb"]["classifier_test_accuracy"] for i in range(1, 6)] == [
@@ -681,11 +683,11 @@ def test_the_gradebook_csv_neutralises_formulas_and_nothing_else(course, tmp_pat
     assert by_student["student1.ipynb"]["label_model_test_accuracy"] == "-0.5"  # a number stays a number
     assert by_student["extra.ipynb"]["status"] == "figures not in the reference ignored: =1+1"
     # The returned rows and the table on screen keep the real text.
-    rows = instructor.grade(instructor.notebook_files([folder]), course)
+    rows = grading.grade(grading.notebook_files([folder]), course)
     assert rows[0]["student"] == "=cmd|' /C calc'!A0.ipynb"
     assert rows[0]["figures"]["classifier_test_accuracy"] == FORMULAS[0]
     assert "=cmd|' /C calc'!A0.ipynb" in printed and "'=cmd" not in printed
-    assert [instructor.csv_safe(text) for text in ["-1", "+2.5", "1e-3", "-", "=", "a=1"]] == [
+    assert [gradebook.csv_safe(text) for text in ["-1", "+2.5", "1e-3", "-", "=", "a=1"]] == [
         "-1",
         "+2.5",
         "1e-3",
@@ -697,22 +699,22 @@ def test_the_gradebook_csv_neutralises_formulas_and_nothing_else(course, tmp_pat
 
 def test_honest_real_labs_grade_ok(tmp_path, capsys):
     """The committed reference notebooks, graded as submissions: ok, every check passed, their own figures."""
-    status, rows, _ = grade(capsys, instructor.COURSE, *REAL_NOTEBOOKS, tmp_path / "gradebook.csv")
+    status, rows, _ = grade(capsys, notebooks.COURSE, *REAL_NOTEBOOKS, tmp_path / "gradebook.csv")
     assert status == 0
     for path in REAL_NOTEBOOKS:
         row = rows[path.name]
         assert (row["status"], row["executed_in_order"], row["error_cells"]) == ("ok", "yes", "")
         assert row["checks_passed"] == row["checks_total"] == "1"
-        recorded = instructor.recorded_results(instructor.read_notebook(path))["figures"]
+        recorded = notebooks.recorded_results(notebooks.read_notebook(path))["figures"]
         assert {name: row[name] for name in recorded} == {
-            name: instructor._shown(value) for name, value in recorded.items()
+            name: gradebook.shown_value(value) for name, value in recorded.items()
         }
 
 
 def test_execute_gives_forged_submissions_no_check(course, tmp_path, capsys):
     """Re-run with the reference's check and results cells: what the student's own code prints does not count."""
     assert instructor.main(["release", str(tmp_path / "student"), "--course", str(course)]) == 0
-    released = nbformat.read(tmp_path / "student" / instructor.LAB_NOTEBOOKS[1], as_version=4)
+    released = nbformat.read(tmp_path / "student" / notebooks.LAB_NOTEBOOKS[1], as_version=4)
     folder = tmp_path / "class"
 
     solved = copy.deepcopy(released)

@@ -25,12 +25,13 @@ from pathlib import Path
 import nbformat
 import pytest
 
-import instructor
+import instructor_tools.release as releasing
 import utils
+from instructor_tools import grading, notebooks
 
-COURSE = instructor.COURSE
+COURSE = notebooks.COURSE
 NBGRADER = Path(sys.executable).with_name("nbgrader")
-ASSIGNMENTS = {lab: f"lab{lab}" for lab in instructor.LAB_NOTEBOOKS}
+ASSIGNMENTS = {lab: f"lab{lab}" for lab in notebooks.LAB_NOTEBOOKS}
 #: The files each lab needs beside it, copied into every assignment (nbgrader copies them on).
 SUPPORT_FILES = ("utils.py", "exercise_checks.py", "requirements.txt")
 STUDENTS = ("reference", "untouched")
@@ -63,12 +64,12 @@ def new_course(root: Path, lab: int, env: dict) -> Path:
         f"c.CourseDirectory.root = {str(root)!r}\n"
         "c.CourseDirectory.course_id = 'spam-labs'\n"
         # The same placeholder as instructor.py's, so that both releases can be compared line for line.
-        f"c.ClearSolutions.code_stub = {{'python': {chr(10).join(instructor.PLACEHOLDER)!r}}}\n"
+        f"c.ClearSolutions.code_stub = {{'python': {chr(10).join(releasing.PLACEHOLDER)!r}}}\n"
         "c.Execute.timeout = 600\n"
     )
     source = root / "source" / ASSIGNMENTS[lab]
     source.mkdir(parents=True)
-    shutil.copy(COURSE / instructor.LAB_NOTEBOOKS[lab], source)
+    shutil.copy(COURSE / notebooks.LAB_NOTEBOOKS[lab], source)
     for name in SUPPORT_FILES:
         shutil.copy(COURSE / name, source)
     return root
@@ -86,7 +87,7 @@ def courses(tmp_path_factory) -> dict[int, Path]:
             f"nbgrader is not installed in {sys.prefix}: run `make test`, which installs "
             "requirements-instructor.txt, or `pip install -r requirements-instructor.txt`."
         )
-    for lab, name in instructor.LAB_NOTEBOOKS.items():
+    for lab, name in notebooks.LAB_NOTEBOOKS.items():
         ids = [cell.metadata.get("nbgrader", {}).get("grade_id") for cell in nbformat.read(COURSE / name, 4).cells]
         wanted = [f"lab{lab}-{role}" for role in ("exercise", "check", "results")]
         assert [i for i in ids if i] == wanted, f"{name}: nbgrader cells {[i for i in ids if i]}, want {wanted}"
@@ -126,7 +127,7 @@ def courses(tmp_path_factory) -> dict[int, Path]:
 def notebook(course: Path, step: str, lab: int, student: str | None = None) -> nbformat.NotebookNode:
     """A notebook of ``lab`` in one of the course's folders (source, release, submitted, autograded)."""
     folder = course / step / student / ASSIGNMENTS[lab] if student else course / step / ASSIGNMENTS[lab]
-    return nbformat.read(folder / instructor.LAB_NOTEBOOKS[lab], as_version=4)
+    return nbformat.read(folder / notebooks.LAB_NOTEBOOKS[lab], as_version=4)
 
 
 def grades(courses: dict[int, Path]) -> dict[tuple[str, str], tuple[float, float]]:
@@ -161,7 +162,7 @@ def test_released_notebooks_hold_no_solution(courses, lab):
     assert len(exercises) == 1, "a lab has exactly one exercise cell"
     for number in exercises:
         kept = set(released.cells[number].source.split("\n"))
-        outside = set(instructor.source_without_solutions(source.cells[number].source)[0].split("\n"))
+        outside = set(releasing.source_without_solutions(source.cells[number].source)[0].split("\n"))
         assert not [line for line in solution_lines(source.cells[number]) if line in kept - outside]
     for cell in released.cells:
         if cell.cell_type == "code":
@@ -172,8 +173,8 @@ def test_released_notebooks_hold_no_solution(courses, lab):
 def test_our_release_agrees_with_nbgrader(courses, lab, tmp_path):
     """`instructor.py release` removes what nbgrader removes, cell for cell, and locks what it locks."""
     course = courses[lab]
-    instructor.release(COURSE, tmp_path)
-    ours = nbformat.read(tmp_path / instructor.LAB_NOTEBOOKS[lab], as_version=4)
+    releasing.release(COURSE, tmp_path)
+    ours = nbformat.read(tmp_path / notebooks.LAB_NOTEBOOKS[lab], as_version=4)
     theirs = notebook(course, "release", lab)
     assert [cell.source for cell in ours.cells] == [cell.source for cell in theirs.cells]
     for mine, its in zip(ours.cells, theirs.cells, strict=True):
@@ -199,9 +200,9 @@ def test_untouched_released_copies_get_less(courses):
 def test_nbgrader_and_grade_read_the_same_verdict(courses, lab):
     """The autograded notebooks, read by `instructor.py grade`: the check passes exactly where nbgrader says so."""
     course = courses[lab]
-    rows = instructor.grade(
+    rows = grading.grade(
         [
-            (student, course / "autograded" / student / ASSIGNMENTS[lab] / instructor.LAB_NOTEBOOKS[lab])
+            (student, course / "autograded" / student / ASSIGNMENTS[lab] / notebooks.LAB_NOTEBOOKS[lab])
             for student in STUDENTS
         ],
         COURSE,

@@ -1,0 +1,102 @@
+"""The gradebook: a CSV file safe to open in a spreadsheet, and the tables printed on screen."""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from pathlib import Path
+
+from instructor_tools.notebooks import LAB_NOTEBOOKS
+
+#: The gradebook's columns before the lab's figures (and ``path`` after them).
+GRADEBOOK_COLUMNS = [
+    "student",
+    "lab",
+    "status",
+    "executed_in_order",
+    "error_cells",
+    "unrun_cells",
+    "checks_passed",
+    "checks_total",
+]
+
+#: A CSV cell starting with one of these can be run as a formula by a spreadsheet (OWASP: CSV injection).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n")
+
+_PLAIN_NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
+
+
+def shown_value(value) -> str:
+    """A gradebook value as text: lists and dicts as JSON, nothing as an empty string."""
+    if value is None:
+        return ""
+    if isinstance(value, (dict, list)):
+        return json.dumps(value)
+    return str(value)
+
+
+def csv_safe(text: str) -> str:
+    """``text`` as it can go into a CSV cell: a leading ``'`` if a spreadsheet could run it as a formula.
+
+    OWASP's rule for CSV injection: a cell starting with ``=``, ``+``, ``-``,
+    ``@``, a tab or a carriage return (or a line break) is prefixed. Plain
+    numbers (``-0.5``, ``+3``) are left as they are: a spreadsheet reads them as numbers, not formulas.
+    """
+    if text.startswith(FORMULA_STARTS) and not _PLAIN_NUMBER.match(text):
+        return "'" + text
+    return text
+
+
+def gradebook_columns(rows: list[dict]) -> list[str]:
+    """The fixed columns, the figures of each lab graded (as its reference records them), then ``path``."""
+    figures = list(dict.fromkeys(name for row in rows for name in row["figures"]))
+    return GRADEBOOK_COLUMNS + [name for name in figures if name not in GRADEBOOK_COLUMNS + ["path"]] + ["path"]
+
+
+def write_gradebook(rows: list[dict], out: Path) -> None:
+    """Write the rows as CSV, every cell that could be read as a formula neutralised (``csv_safe``)."""
+    columns = gradebook_columns(rows)
+    with open(out, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow([csv_safe(column) for column in columns])
+        for row in rows:
+            values = {**row["figures"], **{k: v for k, v in row.items() if k not in ("figures", "other_figures")}}
+            writer.writerow([csv_safe(shown_value(values.get(column))) for column in columns])
+
+
+def gradebook_text(rows: list[dict], width: int = 32) -> str:
+    """The rows as plain-text tables: one per lab, with that lab's figures as columns, then unknown files.
+
+    Values after the status longer than ``width`` characters are cut (the CSV has them whole).
+    """
+    blocks = []
+    for lab in [*LAB_NOTEBOOKS, None]:
+        group = [row for row in rows if row["lab"] == lab]
+        if not group:
+            continue
+        shown = [
+            {
+                "student": row["student"],
+                "status": row["status"],
+                "in order": row["executed_in_order"],
+                "errors": row["error_cells"],
+                "never run": row["unrun_cells"],
+                "checks": "" if row["checks_total"] is None else f"{row['checks_passed']}/{row['checks_total']}",
+                **row["figures"],
+            }
+            for row in group
+        ]
+        columns = list(dict.fromkeys(name for row in shown for name in row))
+        cells = [[shown_value(row.get(column)) for column in columns] for row in shown]
+        cells = [
+            line[:2] + [value if len(value) <= width else value[: width - 3] + "..." for value in line[2:]]
+            for line in cells
+        ]  # student and status are never cut
+        widths = [max(len(column), *(len(line[i]) for line in cells)) for i, column in enumerate(columns)]
+        title = f"Lab {lab} ({LAB_NOTEBOOKS[lab]})" if lab else "Not a notebook of a known lab"
+        lines = [f"{title}: {len(group)} file(s)"]
+        for line in [columns, ["-" * w for w in widths], *cells]:
+            lines.append("  ".join(value.ljust(w) for value, w in zip(line, widths, strict=True)).rstrip())
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)

@@ -1,0 +1,228 @@
+"""Grading: one gradebook row per submitted file, from its saved outputs or from a fresh run."""
+
+from __future__ import annotations
+
+import os
+import sys
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from pathlib import Path
+
+from instructor_tools.execute import GRADE_TIMEOUT, executed_copy
+from instructor_tools.notebooks import (
+    COURSE,
+    NotANotebook,
+    Reference,
+    check_passed,
+    code_cells,
+    error_cells,
+    executed_in_order,
+    lab_of,
+    load_reference,
+    locate,
+    outputs_of,
+    read_notebook,
+    recorded_in,
+    unrun_cells,
+)
+
+
+def grade(
+    files: list[tuple[str, Path]],
+    course: Path = COURSE,
+    execute: bool = False,
+    timeout: float = GRADE_TIMEOUT,
+    kernel: str | None = None,
+    progress: bool = False,
+    jobs: int = 1,
+) -> list[dict]:
+    """One gradebook row per (student, file), in the order given; a file that cannot be graded gets a status.
+
+    With ``execute``, up to ``jobs`` notebooks are re-run at the same time, each
+    in its own kernel and temporary folder. The rows are the same whatever ``jobs`` is.
+    """
+    from tqdm import tqdm
+
+    bar = tqdm(total=len(files), desc="grading", unit="notebook", file=sys.stderr, disable=not progress)
+    rows: list[dict | None] = [None] * len(files)
+    with bar:
+        if not execute or jobs <= 1 or len(files) <= 1:
+            for i, (student, path) in enumerate(files):
+                rows[i] = graded(path, student, course, execute, timeout, kernel)
+                bar.update()
+        else:
+            # Threads are enough: the work happens in the kernels, which are separate processes.
+            with ThreadPoolExecutor(max_workers=min(jobs, len(files)), thread_name_prefix="grade") as pool:
+                futures = {
+                    pool.submit(graded, path, student, course, execute, timeout, kernel): i
+                    for i, (student, path) in enumerate(files)
+                }
+                for future in as_completed(futures):
+                    rows[futures[future]] = future.result()  # graded() never raises
+                    bar.update()
+    return rows
+
+
+def graded(
+    path: Path,
+    student: str,
+    course: Path = COURSE,
+    execute: bool = False,
+    timeout: float = GRADE_TIMEOUT,
+    kernel: str | None = None,
+) -> dict:
+    """One gradebook row for one file. Never raises: whatever the file holds becomes a status."""
+    path = Path(path)
+    row = {
+        "student": student,
+        "lab": None,
+        "status": "",
+        "executed_in_order": "",
+        "error_cells": "",
+        "unrun_cells": "",
+        "checks_passed": None,
+        "checks_total": None,
+        "figures": {},
+        "other_figures": {},
+        "path": str(path),
+    }
+    try:
+        notebook = read_notebook(path)
+        lab = lab_of(notebook, path.name)
+        problems = []
+        if execute:
+            reference = load_reference(course, lab) if lab else None
+            reference = reference if isinstance(reference, Reference) else None
+            notebook, problems = executed_copy(notebook, course, timeout, kernel, reference)
+        row.update(notebook_grades(notebook, path.name, course, problems, lab=lab))
+    except NotANotebook as exc:
+        row["status"] = str(exc)
+    except Exception as exc:  # a shape of file nobody foresaw must not stop the other rows
+        row["status"] = f"could not be graded ({type(exc).__name__}: {exc})"
+    return row
+
+
+def _results_problem(notebook: dict, number: int | None) -> str | None:
+    """Why results cell ``number`` holds no recorded results, or None if it does."""
+    if number is None:
+        return "no results cell"
+    cell = notebook["cells"][number - 1]
+    if recorded_in(cell) is not None:
+        return None
+    errors = [output.get("ename") or "error" for output in outputs_of(cell) if output.get("output_type") == "error"]
+    if errors:
+        return f"results cell {number} failed ({errors[0]})"
+    if cell.get("execution_count") is None:
+        return f"results cell {number} not run"
+    return f"results cell {number} recorded nothing"
+
+
+def _names(names: list[str], most: int = 3, width: int = 30) -> str:
+    """A short, one-line list of names a submission chose (they may be long or many)."""
+    shown = [" ".join(name.split())[:width] for name in names[:most]]
+    return ", ".join(shown) + (f" and {len(names) - most} more" if len(names) > most else "")
+
+
+def notebook_grades(
+    notebook: dict, filename: str, course: Path = COURSE, problems: list[str] = (), lab: int | None = None
+) -> dict:
+    """The gradebook fields of one notebook of ``course``; ``problems`` are ones found before (e.g. a timeout).
+
+    The status is "ok" when the notebook is of a known lab, its check and
+    results cells are the reference's, and it recorded its results; otherwise
+    it lists what is wrong. A check counts as passed only from the output of
+    its own check cell, and only if that cell holds the reference's code. The
+    figures are the ones the lab's reference records, read from the results
+    cell; anything else the notebook records is named in the status, never a
+    column. How the notebook ran (order, errors, cells never run) has its own columns.
+    """
+    problems = list(problems)
+    lab = lab if lab is not None else lab_of(notebook, filename)
+    code = code_cells(notebook)
+    reference = load_reference(course, lab) if lab is not None else None
+    if lab is None:
+        problems.insert(0, "unknown lab")
+    elif isinstance(reference, str):
+        problems.append(reference)
+    reference = reference if isinstance(reference, Reference) else None
+
+    located = locate(notebook, reference) if reference else []
+    trusted = {}  # cell number -> whether it holds the reference's code
+    for place in located:
+        problem = place.problem(notebook)
+        if problem:
+            problems.append(problem)
+        if place.number is not None:
+            trusted[place.number] = problem is None
+    if reference:
+        results = next((place.number for place in located if place.reference.kind == "results"), None)
+    else:  # no reference to go by: the last cell calling record_results, as the labs are written
+        results = max((number for number, cell in code if "record_results(" in cell["source"]), default=None)
+
+    ran = any(cell.get("execution_count") is not None or outputs_of(cell) for _, cell in code)
+    if not ran:
+        problems.append("not executed")
+    elif missing := _results_problem(notebook, results):
+        problems.append(missing)
+
+    recorded = (recorded_in(notebook["cells"][results - 1]) if results else None) or {}
+    recorded_figures = recorded.get("figures") or {}
+    elsewhere = [number for number, cell in code if number != results and recorded_in(cell)]
+    if elsewhere:
+        problems.append(f"results recorded outside the results cell ignored (cell {_number_ranges(elsewhere)})")
+    figures, other = {}, dict(recorded_figures)
+    if reference and reference.figures is None:
+        problems.append(f"the reference notebook of lab {lab} records no figures: run it, then grade again")
+    elif reference:
+        figures = {name: recorded_figures.get(name) for name in reference.figures}
+        other = {name: value for name, value in recorded_figures.items() if name not in reference.figures}
+        if other:
+            problems.append(f"figures not in the reference ignored: {_names(list(other))}")
+
+    checks = [place for place in located if place.reference.kind == "check"]
+    passed = sum(
+        place.number is not None and trusted[place.number] and check_passed(notebook["cells"][place.number - 1])
+        for place in checks
+    )
+    return {
+        "lab": lab,
+        "status": "; ".join(problems) or "ok",
+        "executed_in_order": "yes" if executed_in_order(notebook) else "no",
+        "error_cells": ", ".join(f"{number} {name}" for number, name in error_cells(notebook).items()),
+        "unrun_cells": _number_ranges(unrun_cells(notebook)),
+        "checks_passed": passed,
+        "checks_total": len(checks),
+        "figures": figures,
+        "other_figures": other,
+    }
+
+
+def _number_ranges(numbers: list[int]) -> str:
+    """``[3, 4, 5, 9]`` -> ``"3-5, 9"``: a long list of cells, short."""
+    ranges: list[list[int]] = []
+    for number in numbers:
+        if ranges and number == ranges[-1][1] + 1:
+            ranges[-1][1] = number
+        else:
+            ranges.append([number, number])
+    return ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in ranges)
+
+
+def notebook_files(paths: list[Path]) -> list[tuple[str, Path]]:
+    """(student, file) for each file named and each .ipynb file under each folder named.
+
+    The student is the file name, or the path inside the folder named, so
+    per-student subfolders (``alice/01_spam_tutorial.ipynb``) stay apart.
+    Hidden folders (.ipynb_checkpoints, .venv, .git) are skipped.
+    """
+    found: dict[Path, str] = {}
+    for path in paths:
+        if not path.is_dir():
+            found.setdefault(path.resolve(), path.name)
+            continue
+        for folder, subfolders, files in os.walk(path):
+            subfolders[:] = sorted(name for name in subfolders if not name.startswith("."))
+            for name in sorted(files):
+                if name.endswith(".ipynb") and not name.startswith("."):
+                    file = Path(folder) / name
+                    found.setdefault(file.resolve(), file.relative_to(path).as_posix())
+    return sorted(((student, file) for file, student in found.items()), key=lambda pair: pair[0].lower())

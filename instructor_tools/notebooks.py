@@ -1,0 +1,376 @@
+"""Reading notebooks and locating cells: what a submitted file holds, and what ``grade`` trusts.
+
+A submission is plain JSON (never validated against the schema: a notebook a
+tool saved slightly off-schema can still be graded). What counts comes from the
+reference notebooks of the course: which cells are the checks and the results
+cell (nbgrader ``grade_id``), what code they hold, and which figures a lab
+records. Here they are read, and found again in a submission.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from exercise_checks import CHECK_FAILED, CHECK_PASSED
+from utils import RESULTS_MIME
+
+#: The course folder used when none is given: the one holding this package.
+COURSE = Path(__file__).resolve().parents[1]
+
+#: The lab notebooks of a course folder, by lab number.
+LAB_NOTEBOOKS = {
+    1: "01_spam_tutorial.ipynb",
+    2: "02_spam_data_augmentation_tutorial.ipynb",
+    3: "03_spam_data_slicing_tutorial.ipynb",
+}
+
+#: nbgrader's markers around the reference solution of an exercise (comment lines in a code cell).
+#: As in nbgrader, a line that contains "BEGIN SOLUTION" / "END SOLUTION" anywhere is a marker.
+BEGIN_SOLUTION, END_SOLUTION = "### BEGIN SOLUTION", "### END SOLUTION"
+
+_LAB_TITLE = re.compile(r"^#\s+Lab\s+(\d+)\s*:", re.MULTILINE)
+_GRADE_ID = re.compile(r"^lab(\d+)-")
+
+
+class NotANotebook(ValueError):
+    """A submitted file that cannot be graded; the message is its gradebook status."""
+
+
+def nbgrader_metadata(cell) -> dict:
+    """A cell's ``nbgrader`` metadata, or {} (also for cells whose metadata is not a dict)."""
+    metadata = cell.get("metadata") if isinstance(cell, dict) else None
+    found = metadata.get("nbgrader") if isinstance(metadata, dict) else None
+    return found if isinstance(found, dict) else {}
+
+
+def has_nbgrader_metadata(notebook: dict) -> bool:
+    return any(nbgrader_metadata(cell) for cell in notebook["cells"])
+
+
+def is_marker(line: str, marker: str) -> bool:
+    """Whether ``line`` is a solution marker; nbgrader's rule: the words appear anywhere in the line."""
+    return marker.lstrip("# ") in line
+
+
+def is_locked(cell: dict) -> bool:
+    """nbgrader's rule: graded cells and cells marked locked are locked, solution cells never."""
+    grading = nbgrader_metadata(cell)
+    return not grading.get("solution") and bool(grading.get("grade") or grading.get("locked"))
+
+
+@dataclass(frozen=True)
+class ReferenceCell:
+    """A cell students must not change, as the reference notebook has it."""
+
+    kind: str  # "check", "results" or "locked"
+    grade_id: str | None  # its nbgrader grade_id, None in a notebook without nbgrader metadata
+    source: str
+    position: int  # its place among the reference's code cells, from 0
+
+
+@dataclass(frozen=True)
+class Reference:
+    """What ``grade`` takes from a reference lab notebook: its locked cells and the figures it records."""
+
+    lab: int
+    cells: tuple[ReferenceCell, ...]  # in notebook order
+    code_cells: int
+    figures: tuple[str, ...] | None  # None if the reference notebook records nothing (not executed)
+
+    @property
+    def checks(self) -> list[ReferenceCell]:
+        return [cell for cell in self.cells if cell.kind == "check"]
+
+    @property
+    def results(self) -> ReferenceCell | None:
+        return next((cell for cell in self.cells if cell.kind == "results"), None)
+
+
+def reference_cells(notebook: dict, lab: int) -> Reference:
+    """The check cells, results cell and other locked cells of a reference notebook, and its figures.
+
+    With nbgrader metadata: graded cells are the checks and locked cells are
+    kept as they are (the locked one that calls ``record_results`` is the results
+    cell). Without it: the first code cell after each cell with solution markers
+    is a check, and the last cell calling ``record_results`` is the results cell.
+    """
+    code = code_cells(notebook)
+    cells = []
+    if has_nbgrader_metadata(notebook):
+        for position, (_, cell) in enumerate(code):
+            grading = nbgrader_metadata(cell)
+            if is_locked(cell):
+                grade_id = grading.get("grade_id") if isinstance(grading.get("grade_id"), str) else None
+                kind = "check" if grading.get("grade") else "locked"
+                cells.append([kind, grade_id, as_text(cell.get("source")), position])
+    else:
+        after_exercise = False
+        for position, (_, cell) in enumerate(code):
+            source = as_text(cell.get("source"))
+            if any(is_marker(line, BEGIN_SOLUTION) for line in source.split("\n")):
+                after_exercise = True
+            elif after_exercise and source.strip():
+                cells.append(["check", None, source, position])
+                after_exercise = False
+        last = max((p for p, (_, c) in enumerate(code) if "record_results(" in as_text(c.get("source"))), default=None)
+        if last is not None and all(position != last for *_, position in cells):
+            cells.append(["locked", None, as_text(code[last][1].get("source")), last])
+            cells.sort(key=lambda cell: cell[3])
+    results = [cell for cell in cells if cell[0] == "locked" and "record_results(" in cell[2]]
+    if results:
+        results[-1][0] = "results"
+    recorded = None
+    if results:
+        recorded = recorded_in(code[results[-1][3]][1])
+    figures = tuple(recorded["figures"]) if recorded else None
+    return Reference(lab, tuple(ReferenceCell(*cell) for cell in cells), len(code), figures)
+
+
+_REFERENCES: dict[tuple, Reference | str] = {}
+
+
+def load_reference(course: Path, lab: int) -> Reference | str:
+    """The reference of ``lab`` in ``course``, or why there is none (a status). Cached while the file is unchanged."""
+    path = Path(course) / LAB_NOTEBOOKS[lab]
+    try:
+        stat = path.stat()
+        key = (str(path.resolve()), stat.st_mtime_ns, stat.st_size)
+    except OSError:
+        return f"no reference notebook {LAB_NOTEBOOKS[lab]} in {course}"
+    if key not in _REFERENCES:
+        try:
+            _REFERENCES[key] = reference_cells(read_notebook(path), lab)
+        except NotANotebook as exc:
+            _REFERENCES[key] = f"reference notebook {path} unreadable ({exc})"
+    return _REFERENCES[key]
+
+
+@dataclass
+class Located:
+    """Where a submission holds one of the reference's locked cells, and why it cannot be trusted (if so)."""
+
+    reference: ReferenceCell
+    numbers: list[int]  # cell numbers (from 1): one, none (missing) or several (duplicated)
+
+    @property
+    def number(self) -> int | None:
+        return self.numbers[0] if len(self.numbers) == 1 else None
+
+    def problem(self, notebook: dict) -> str | None:
+        what = f"{self.reference.kind} cell"
+        name = f" ({self.reference.grade_id})" if self.reference.grade_id else ""
+        if not self.numbers:  # a missing results cell is reported as "no results cell", with the other results problems
+            return None if self.reference.kind == "results" else f"{what} missing{name}"
+        if len(self.numbers) > 1:
+            return f"{what}{name} duplicated (cells {', '.join(map(str, self.numbers))})"
+        if not _same_code(notebook["cells"][self.number - 1].get("source"), self.reference.source):
+            return f"{what} {self.number} differs from the reference"
+        return None
+
+
+def _same_code(source, reference: str) -> bool:
+    """Equal code, ignoring line endings and trailing spaces."""
+
+    def lines(text):
+        return [line.rstrip() for line in as_text(text).replace("\r\n", "\n").strip().split("\n")]
+
+    return lines(source) == lines(reference)
+
+
+def locate(notebook: dict, reference: Reference) -> list[Located]:
+    """Find each locked reference cell in a submission: by grade_id, else by identical code, else by position.
+
+    The position is used only when the submission has as many code cells as
+    the reference (cells neither added nor deleted), and never for a cell with
+    a grade_id in a submission that has nbgrader metadata (a cell deleted there
+    is missing, whatever took its place).
+    """
+    code = code_cells(notebook)
+    with_metadata = has_nbgrader_metadata(notebook)
+    found = []
+    for cell in reference.cells:
+        numbers = []
+        if cell.grade_id:
+            numbers = [number for number, c in code if nbgrader_metadata(c).get("grade_id") == cell.grade_id]
+        if not numbers:
+            numbers = [number for number, c in code if _same_code(c.get("source"), cell.source)]
+        if not numbers and len(code) == reference.code_cells and not (cell.grade_id and with_metadata):
+            numbers = [code[cell.position][0]]
+        found.append(Located(cell, numbers))
+    return found
+
+
+def restore_locked_cells(notebook: dict, reference: Reference) -> list[str]:
+    """Put the reference's code back into every locked cell of ``notebook`` (in place); say which had changed.
+
+    As nbgrader's autograde does: a student's edits to a check or results cell
+    are overwritten before the run, so the cell runs the instructor's code.
+    """
+    notes = []
+    for located in locate(notebook, reference):
+        for number in located.numbers:
+            cell = notebook["cells"][number - 1]
+            if not _same_code(cell.get("source"), located.reference.source):
+                notes.append(f"{located.reference.kind} cell {number} had been changed (re-run as in the reference)")
+            cell["source"] = located.reference.source
+    return notes
+
+
+def read_notebook(path: Path) -> dict:
+    """The notebook in ``path`` as plain JSON data, or NotANotebook saying what the file is instead.
+
+    Plain ``json`` and no schema validation: it is fast (importing nbformat
+    alone takes seconds), and a notebook a tool saved slightly off-schema can
+    still be graded. The few fields grading reads are checked where they are read.
+    """
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as exc:
+        raise NotANotebook(f"unreadable ({exc.strerror or exc})") from None
+    if not raw.strip():
+        raise NotANotebook("not JSON (empty file)")
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise NotANotebook("not JSON (not UTF-8 text)") from None
+    except (ValueError, RecursionError) as exc:
+        raise NotANotebook(f"not JSON ({str(exc).split(':')[0]})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("cells"), list):
+        raise NotANotebook("JSON, but not a notebook (no list of cells)")
+    if data.get("nbformat") != 4:
+        raise NotANotebook(f"not a version 4 notebook (nbformat {data.get('nbformat')}); open and save it in Jupyter")
+    if not isinstance(data.get("metadata"), dict):
+        data["metadata"] = {}
+    for cell in data["cells"]:  # one string per text, as nbformat's own reader leaves them
+        if isinstance(cell, dict):
+            cell["source"] = as_text(cell.get("source"))
+            for output in outputs_of(cell):
+                if "text" in output:
+                    output["text"] = as_text(output["text"])
+    return data
+
+
+def as_text(value) -> str:
+    """Notebook text, which files store either as one string or as a list of lines."""
+    if isinstance(value, list):
+        return "".join(str(part) for part in value)
+    return value if isinstance(value, str) else ""
+
+
+def code_cells(notebook: dict) -> list[tuple[int, dict]]:
+    """(cell number, cell) of every code cell; numbers count all cells from 1 at the top."""
+    return [
+        (number, cell)
+        for number, cell in enumerate(notebook["cells"], start=1)
+        if isinstance(cell, dict) and cell.get("cell_type") == "code"
+    ]
+
+
+def outputs_of(cell: dict) -> list[dict]:
+    outputs = cell.get("outputs")
+    return [output for output in outputs if isinstance(output, dict)] if isinstance(outputs, list) else []
+
+
+def recorded_in(cell: dict) -> dict | None:
+    """The last ``{"lab": N, "figures": {...}}`` that ``record_results`` left in this cell's outputs, or None."""
+    found = None
+    for output in outputs_of(cell):
+        data = output.get("data")
+        payload = data.get(RESULTS_MIME) if isinstance(data, dict) else None
+        if isinstance(payload, (str, list)):  # some tools store JSON outputs as text
+            try:
+                payload = json.loads(as_text(payload))
+            except ValueError:
+                payload = None
+        if isinstance(payload, dict) and isinstance(payload.get("figures"), dict):
+            found = payload
+    return found
+
+
+def recorded_results(notebook: dict) -> dict | None:
+    """The last results that ``record_results`` left in any cell's outputs, or None (only to tell the lab)."""
+    found = None
+    for _, cell in code_cells(notebook):
+        found = recorded_in(cell) or found
+    return found
+
+
+def lab_of(notebook: dict, filename: str) -> int | None:
+    """Which lab a notebook is, or None if nothing names one of the three.
+
+    Evidence in order of strength: the lab its results cell recorded, the lab
+    ``release`` stamped into it, the lab its nbgrader cell ids name
+    (``lab1-check``), its "# Lab N:" title, its file name (01_..., or the name
+    without the prefix). Students rename files, so that comes last. Naming the
+    wrong lab gains nothing: the notebook is then graded against that lab's reference.
+    """
+    results = recorded_results(notebook) or {}
+    stamp = notebook["metadata"].get("spam_labs")
+    candidates = [results.get("lab"), stamp.get("lab") if isinstance(stamp, dict) else None]
+    for _, cell in code_cells(notebook):
+        grade_id = _GRADE_ID.match(str(nbgrader_metadata(cell).get("grade_id", "")))
+        if grade_id:
+            candidates.append(int(grade_id.group(1)))
+            break
+    for cell in notebook["cells"]:
+        if isinstance(cell, dict) and cell.get("cell_type") == "markdown":
+            title = _LAB_TITLE.search(as_text(cell.get("source")))
+            if title:
+                candidates.append(int(title.group(1)))
+                break
+    for lab, name in LAB_NOTEBOOKS.items():
+        if filename.startswith(name[:3]) or name[3 : -len(".ipynb")] in filename:
+            candidates.append(lab)
+            break
+    return next((lab for lab in candidates if type(lab) is int and lab in LAB_NOTEBOOKS), None)
+
+
+def executed_in_order(notebook: dict) -> bool:
+    """Whether the code cells ran once each from the top: execution counts 1, 2, ... N, none missing.
+
+    That is what "Restart Kernel and Run All Cells" leaves. Anything else means
+    cells were skipped, re-run or run out of order, so the outputs may not be
+    what the code as written produces.
+    """
+    counts = [
+        cell.get("execution_count")
+        for _, cell in code_cells(notebook)
+        if cell["source"].strip() or cell.get("execution_count") is not None
+    ]
+    return bool(counts) and counts == list(range(1, len(counts) + 1))
+
+
+def error_cells(notebook: dict) -> dict[int, str]:
+    """Cell number -> name of the exception it shows, for every code cell with an error output."""
+    errors = {}
+    for number, cell in code_cells(notebook):
+        for output in outputs_of(cell):
+            if output.get("output_type") == "error":
+                errors.setdefault(number, str(output.get("ename") or "error"))
+    return errors
+
+
+def unrun_cells(notebook: dict) -> list[int]:
+    """Numbers of the code cells with code that were never run (no execution count)."""
+    return [
+        number
+        for number, cell in code_cells(notebook)
+        if cell["source"].strip() and cell.get("execution_count") is None
+    ]
+
+
+def check_passed(cell: dict) -> bool:
+    """Whether a check cell's own output says it passed: a CHECK PASSED line, no CHECK FAILED line, no error."""
+    passed = failed = False
+    for output in outputs_of(cell):
+        if output.get("output_type") == "error":
+            failed = True
+        data = output.get("data")
+        text = as_text(output.get("text")) or as_text(data.get("text/plain") if isinstance(data, dict) else None)
+        for line in text.splitlines():
+            passed |= line.strip().startswith(CHECK_PASSED)
+            failed |= line.strip().startswith(CHECK_FAILED)
+    return passed and not failed
