@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from instructor_tools.execute import GRADE_TIMEOUT
-from instructor_tools.gradebook import gradebook_text, write_gradebook
+from instructor_tools.gradebook import gradebook_text, printable, write_gradebook
 from instructor_tools.grading import grade, notebook_files
 from instructor_tools.notebooks import BEGIN_SOLUTION, COURSE, LAB_NOTEBOOKS
 from instructor_tools.release import ReleaseError, release
@@ -74,7 +74,7 @@ def _cmd_grade(args) -> int:
     if not errors and not files:
         errors.append(f"no .ipynb files in {', '.join(map(str, paths))}")
     if errors:
-        print("\n".join(f"error: {e}" for e in errors), file=sys.stderr)
+        print("\n".join(f"error: {printable(e)}" for e in errors), file=sys.stderr)
         return 2
 
     started = time.monotonic()
@@ -91,7 +91,7 @@ def _cmd_grade(args) -> int:
     )
     print(
         f"\n{len(rows)} file(s) {how} in {time.monotonic() - started:.1f} s: "
-        f"{ok} ok, {len(rows) - ok} with a problem. Gradebook: {out.resolve()}"
+        f"{ok} ok, {len(rows) - ok} with a problem. Gradebook: {printable(str(out.resolve()))}"
     )
     return 0
 

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import re
+import tempfile
+import unicodedata
 from pathlib import Path
 
 from instructor_tools.notebooks import LAB_NOTEBOOKS
@@ -21,10 +24,15 @@ GRADEBOOK_COLUMNS = [
     "checks_total",
 ]
 
+#: Characters a CSV cell may hold; longer text is cut (Excel shows at most 32,767 in a cell).
+CSV_CELL_LIMIT = 32_000
+
 #: A CSV cell starting with one of these can be run as a formula by a spreadsheet (OWASP: CSV injection).
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n")
 
-_PLAIN_NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
+#: A number as a spreadsheet reads it. Possessive quantifiers (``++``) never give back what they matched,
+#: so a long string of digits that is not a number fails in linear time instead of backtracking.
+_PLAIN_NUMBER = re.compile(r"[+-]?+(?:\d++(?:\.\d*+)?+|\.\d++)(?:[eE][+-]?+\d++)?+")
 
 
 def shown_value(value) -> str:
@@ -43,9 +51,48 @@ def csv_safe(text: str) -> str:
     ``@``, a tab or a carriage return (or a line break) is prefixed. Plain
     numbers (``-0.5``, ``+3``) are left as they are: a spreadsheet reads them as numbers, not formulas.
     """
-    if text.startswith(FORMULA_STARTS) and not _PLAIN_NUMBER.match(text):
+    if text.startswith(FORMULA_STARTS) and not _PLAIN_NUMBER.fullmatch(text):
         return "'" + text
     return text
+
+
+def csv_cell(value) -> str:
+    """A gradebook value as one CSV cell: text, UTF-8, no formula, at most ``CSV_CELL_LIMIT`` characters."""
+    text = utf8_text(shown_value(value))
+    if len(text) > CSV_CELL_LIMIT:
+        text = text[: CSV_CELL_LIMIT - 40] + f"... (cut: {len(text):,} characters)"
+    return csv_safe(text)
+
+
+def utf8_text(text: str) -> str:
+    """``text`` as it can be written to a UTF-8 file or terminal: undecodable bytes of a file name as ``\\xff``.
+
+    Python hands bytes of a file name that are not UTF-8 over as lone surrogates,
+    and JSON may hold some (``"\\ud800"``); no UTF-8 file accepts them. The
+    text stays recognisable and its row is written.
+    """
+    try:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # a surrogate that is not an undecodable byte
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def printable(text: str) -> str:
+    """``text`` safe to print on a terminal: control and formatting characters shown as escapes (``\\x1b``).
+
+    A file name or a figure is the submission's choice: an ANSI escape in it could
+    hide or rewrite what is printed after it, a right-to-left mark could reorder a line.
+    """
+    if text.isprintable():
+        return text
+    return "".join(char if char.isprintable() else _escape(char) for char in utf8_text(text))
+
+
+def _escape(char: str) -> str:
+    code = ord(char)
+    if unicodedata.category(char) == "Zs":  # a space of another width: harmless, shown as a space
+        return " "
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
 
 
 def gradebook_columns(rows: list[dict]) -> list[str]:
@@ -55,14 +102,31 @@ def gradebook_columns(rows: list[dict]) -> list[str]:
 
 
 def write_gradebook(rows: list[dict], out: Path) -> None:
-    """Write the rows as CSV, every cell that could be read as a formula neutralised (``csv_safe``)."""
+    """Write the rows as CSV, every cell that could be read as a formula neutralised (``csv_safe``).
+
+    Atomically: the rows go to a temporary file beside ``out``, which then
+    replaces it in one step, so ``out`` is never seen half-written (a crash or a
+    full disk leaves the previous gradebook, or none).
+    """
+    out = Path(out)
     columns = gradebook_columns(rows)
-    with open(out, "w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f)
-        writer.writerow([csv_safe(column) for column in columns])
-        for row in rows:
-            values = {**row["figures"], **{k: v for k, v in row.items() if k not in ("figures", "other_figures")}}
-            writer.writerow([csv_safe(shown_value(values.get(column))) for column in columns])
+    fd, temporary = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".part", dir=out.parent)
+    try:
+        with os.fdopen(fd, "w", newline="", encoding="utf-8") as f:
+            writer = csv.writer(f)
+            writer.writerow([csv_safe(column) for column in columns])
+            for row in rows:
+                values = {**row["figures"], **{k: v for k, v in row.items() if k not in ("figures", "other_figures")}}
+                writer.writerow([csv_cell(values.get(column)) for column in columns])
+            f.flush()
+            os.fsync(f.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temporary, 0o666 & ~umask)  # as open() would have made it (mkstemp makes it private)
+        os.replace(temporary, out)
+    except BaseException:
+        os.unlink(temporary)
+        raise
 
 
 def gradebook_text(rows: list[dict], width: int = 32) -> str:
@@ -87,8 +151,8 @@ def gradebook_text(rows: list[dict], width: int = 32) -> str:
             }
             for row in group
         ]
-        columns = list(dict.fromkeys(name for row in shown for name in row))
-        cells = [[shown_value(row.get(column)) for column in columns] for row in shown]
+        columns = list(dict.fromkeys(name for row in shown for name in row))  # figure names: the reference's
+        cells = [[printable(shown_value(row.get(column))) for column in columns] for row in shown]
         cells = [
             line[:2] + [value if len(value) <= width else value[: width - 3] + "..." for value in line[2:]]
             for line in cells

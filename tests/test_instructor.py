@@ -816,3 +816,72 @@ def test_a_hanging_submission_does_not_hold_up_the_others(course, tmp_path, caps
     assert time.perf_counter() - started < 40
     assert rows["hangs.ipynb"]["status"] == "timed out after 10 s in cell 8; results cell 10 not run"
     assert rows["a.ipynb"]["status"] == rows["b.ipynb"]["status"] == "ok"
+
+
+# --------------------------------------------------------------------------
+# grade: no single file stops or stalls the run (issue 18)
+# --------------------------------------------------------------------------
+
+
+def test_csv_safe_takes_linear_time():
+    """A long run of digits that is not a number: the old regex backtracked for 39 s on 20,000 of them."""
+    for value in ["-" + "1" * 20_000 + "x", "-" + "1" * 1_000_000 + "x", "+" + "1" * 1_000_000]:
+        started = time.process_time()
+        assert gradebook.csv_safe(value) == ("'" + value if value.endswith("x") else value)
+        assert time.process_time() - started < 0.5, f"csv_safe took {time.process_time() - started:.2f} s CPU"
+
+
+def test_a_huge_figure_and_odd_file_names_each_get_their_row(course, tmp_path, capsys):
+    folder = tmp_path / "class"
+    huge = executed(lab_source(1))
+    huge.cells[8].outputs[0]["data"][utils.RESULTS_MIME]["figures"]["classifier_test_accuracy"] = (
+        "-" + "1" * 10**6 + "x"
+    )
+    save(huge, folder / "huge.ipynb")
+    honest = nbformat.writes(executed(lab_source(1))).encode()
+    not_utf8 = bytes(folder) + b"/caf\xe9.ipynb"  # a Latin-1 name, as some archivers write it
+    with open(not_utf8, "wb") as f:
+        f.write(honest)
+    (folder / "hides\x1b[8m.ipynb").write_bytes(honest)  # ESC [8m: what follows is invisible on a terminal
+    (folder / "zz_last.ipynb").write_bytes(honest)
+
+    started = time.perf_counter()
+    status, rows, printed = grade(capsys, course, folder, tmp_path / "gradebook.csv")
+    assert status == 0 and time.perf_counter() - started < 30
+    assert sorted(rows) == ["caf\\xe9.ipynb", "hides\x1b[8m.ipynb", "huge.ipynb", "zz_last.ipynb"]
+    assert all(row["status"] == "ok" for row in rows.values())
+    value = rows["huge.ipynb"]["classifier_test_accuracy"]
+    assert value.startswith("'-111") and value.endswith("... (cut: 1,000,002 characters)")
+    # On screen: every name, the control character shown as an escape, the rows after it still visible.
+    assert "\x1b" not in printed and "hides\\x1b[8m.ipynb" in printed and "caf\\xe9.ipynb" in printed
+    assert "zz_last.ipynb" in printed and "4 ok, 0 with a problem" in printed
+
+
+def test_the_gradebook_is_replaced_in_one_step(course, tmp_path, capsys, monkeypatch):
+    save(executed(lab_source(1)), tmp_path / "class" / "a.ipynb")
+    out = tmp_path / "gradebook.csv"
+    out.write_text("the previous gradebook\n")
+    before = out.stat().st_ino
+    grade(capsys, course, tmp_path / "class", out)
+    assert out.stat().st_ino != before  # a new file renamed into place, not the old one rewritten
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["class", "course", "gradebook.csv"]
+
+    real_writer = csv.writer
+
+    def failing_writer(f):  # the disk fills up after the header
+        writer = real_writer(f)
+
+        class Failing:
+            def writerow(self, row):
+                if row[0] != "student":
+                    raise OSError(28, "No space left on device")
+                writer.writerow(row)
+
+        return Failing()
+
+    monkeypatch.setattr(csv, "writer", failing_writer)
+    out.write_text("the previous gradebook\n")
+    with pytest.raises(OSError):
+        instructor.main(["grade", str(tmp_path / "class"), "--out", str(out), "--course", str(course)])
+    assert out.read_text() == "the previous gradebook\n"  # never half-written
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["class", "course", "gradebook.csv"]
