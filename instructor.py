@@ -17,6 +17,7 @@ import sys
 import time
 from pathlib import Path
 
+from instructor_tools.course import Course
 from instructor_tools.execute import GRADE_TIMEOUT
 from instructor_tools.gradebook import gradebook_text, printable, write_gradebook
 from instructor_tools.grading import grade, notebook_files
@@ -53,7 +54,7 @@ def cpu_cores() -> int:
 
 
 def _cmd_grade(args) -> int:
-    """Grade the notebooks named. Only usage errors (bad paths or options) give a non-zero exit status."""
+    """Grade the notebooks named. Exit status 2 for a usage error (bad paths or options), 1 if the course changed."""
     paths, out = [Path(p) for p in args.paths], Path(args.out)
     errors = [f"no such file or folder: {p}" for p in paths if not p.exists()]
     if out.is_dir() or not out.resolve().parent.is_dir():
@@ -78,9 +79,10 @@ def _cmd_grade(args) -> int:
         return 2
 
     started = time.monotonic()
+    course = Course.read(Path(args.course))  # read and hashed once, before anything runs
     jobs = args.jobs or cpu_cores()
     progress = len(files) > PROGRESS_BAR_ABOVE or (args.execute and len(files) > 1)
-    rows = grade(files, Path(args.course), args.execute, args.timeout, args.kernel, progress, jobs)
+    rows = grade(files, course, args.execute, args.timeout, args.kernel, progress, jobs)
     write_gradebook(rows, out)
     print(gradebook_text(rows))
     ok = sum(row["status"] == "ok" for row in rows)
@@ -93,6 +95,15 @@ def _cmd_grade(args) -> int:
         f"\n{len(rows)} file(s) {how} in {time.monotonic() - started:.1f} s: "
         f"{ok} ok, {len(rows) - ok} with a problem. Gradebook: {printable(str(out.resolve()))}"
     )
+    if changed := course.changed():
+        print(
+            f"\nWARNING: THE COURSE CHANGED WHILE GRADING: {', '.join(changed)} in {printable(str(course.folder))} "
+            "differ from what was read at the start. The gradebook was graded against the files as they were at "
+            "the start, but kernels may have imported changed modules: restore the course (git status, git diff) "
+            "and grade again. The rows that saw the change say so in their status.",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 

@@ -7,6 +7,7 @@ import sys
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
+from instructor_tools.course import Course, as_course
 from instructor_tools.execute import GRADE_TIMEOUT, executed_copy
 from instructor_tools.notebooks import (
     COURSE,
@@ -17,10 +18,10 @@ from instructor_tools.notebooks import (
     error_cells,
     executed_in_order,
     lab_of,
-    load_reference,
     locate,
+    notebook_from_bytes,
     outputs_of,
-    read_notebook,
+    read_submission,
     recorded_in,
     unrun_cells,
 )
@@ -28,7 +29,7 @@ from instructor_tools.notebooks import (
 
 def grade(
     files: list[tuple[str, Path]],
-    course: Path = COURSE,
+    course: Course | Path = COURSE,
     execute: bool = False,
     timeout: float = GRADE_TIMEOUT,
     kernel: str | None = None,
@@ -37,41 +38,76 @@ def grade(
 ) -> list[dict]:
     """One gradebook row per (student, file), in the order given; a file that cannot be graded gets a status.
 
-    With ``execute``, up to ``jobs`` notebooks are re-run at the same time, each
-    in its own kernel and temporary folder. The rows are the same whatever ``jobs`` is.
+    Every file is read once, before anything runs, so no submission can change
+    another before it is graded. With ``execute``, up to ``jobs`` notebooks are
+    re-run at the same time, each in its own kernel and temporary folder. The
+    rows are the same whatever ``jobs`` is.
     """
     from tqdm import tqdm
 
+    course = as_course(course)
+    submissions = _read_all(files)
     bar = tqdm(total=len(files), desc="grading", unit="notebook", file=sys.stderr, disable=not progress)
     rows: list[dict | None] = [None] * len(files)
+
+    def row(i: int) -> dict:
+        (student, path), submission = files[i], submissions[i]
+        return graded(path, student, course, execute, timeout, kernel, submission)
+
     with bar:
         if not execute or jobs <= 1 or len(files) <= 1:
-            for i, (student, path) in enumerate(files):
-                rows[i] = graded(path, student, course, execute, timeout, kernel)
+            for i in range(len(files)):
+                rows[i] = row(i)
                 bar.update()
         else:
             # Threads are enough: the work happens in the kernels, which are separate processes.
             with ThreadPoolExecutor(max_workers=min(jobs, len(files)), thread_name_prefix="grade") as pool:
-                futures = {
-                    pool.submit(graded, path, student, course, execute, timeout, kernel): i
-                    for i, (student, path) in enumerate(files)
-                }
+                futures = {pool.submit(row, i): i for i in range(len(files))}
                 for future in as_completed(futures):
                     rows[futures[future]] = future.result()  # graded() never raises
                     bar.update()
     return rows
 
 
+def _read_all(files: list[tuple[str, Path]]) -> list[bytes | NotANotebook]:
+    """Each file's bytes, or why it cannot be read; two names of one file (a hard link) are both refused.
+
+    A hard link, like a symbolic link, can give one student another's file: which
+    name is the owner's cannot be told, so neither is graded.
+    """
+    read: list[bytes | NotANotebook] = []
+    names_of: dict[tuple[int, int], list[int]] = {}
+    for i, (_, path) in enumerate(files):
+        try:
+            raw, identity = read_submission(path)
+        except NotANotebook as exc:
+            read.append(exc)
+            continue
+        read.append(raw)
+        names_of.setdefault(identity, []).append(i)
+    for same in names_of.values():
+        for i in same if len(same) > 1 else []:
+            others = ", ".join(files[j][0] for j in same if j != i)
+            read[i] = NotANotebook(f"the same file as {others} (a hard link): not graded")
+    return read
+
+
 def graded(
     path: Path,
     student: str,
-    course: Path = COURSE,
+    course: Course | Path = COURSE,
     execute: bool = False,
     timeout: float = GRADE_TIMEOUT,
     kernel: str | None = None,
+    submission: bytes | NotANotebook | None = None,
 ) -> dict:
-    """One gradebook row for one file. Never raises: whatever the file holds becomes a status."""
+    """One gradebook row for one file (its bytes ``submission``, if read already). Never raises.
+
+    Whatever the file holds becomes a status. After a re-run, the course is
+    checked again: a change is named in the status of every row that saw it.
+    """
     path = Path(path)
+    course = as_course(course)
     row = {
         "student": student,
         "lab": None,
@@ -86,13 +122,19 @@ def graded(
         "path": str(path),
     }
     try:
-        notebook = read_notebook(path)
+        if submission is None:
+            submission = _read_all([(student, path)])[0]
+        if isinstance(submission, NotANotebook):
+            raise submission
+        notebook = notebook_from_bytes(submission)
         lab = lab_of(notebook, path.name)
         problems = []
         if execute:
-            reference = load_reference(course, lab) if lab else None
+            reference = course.references.get(lab) if lab else None
             reference = reference if isinstance(reference, Reference) else None
-            notebook, problems = executed_copy(notebook, course, timeout, kernel, reference)
+            notebook, problems = executed_copy(notebook, course.folder, timeout, kernel, reference)
+            if changed := course.changed():
+                problems.append(f"THE COURSE CHANGED while this notebook ran ({', '.join(changed)})")
         row.update(notebook_grades(notebook, path.name, course, problems, lab=lab))
     except NotANotebook as exc:
         row["status"] = str(exc)
@@ -123,7 +165,7 @@ def _names(names: list[str], most: int = 3, width: int = 30) -> str:
 
 
 def notebook_grades(
-    notebook: dict, filename: str, course: Path = COURSE, problems: list[str] = (), lab: int | None = None
+    notebook: dict, filename: str, course: Course | Path = COURSE, problems: list[str] = (), lab: int | None = None
 ) -> dict:
     """The gradebook fields of one notebook of ``course``; ``problems`` are ones found before (e.g. a timeout).
 
@@ -138,7 +180,7 @@ def notebook_grades(
     problems = list(problems)
     lab = lab if lab is not None else lab_of(notebook, filename)
     code = code_cells(notebook)
-    reference = load_reference(course, lab) if lab is not None else None
+    reference = as_course(course).references[lab] if lab is not None else None
     if lab is None:
         problems.insert(0, "unknown lab")
     elif isinstance(reference, str):
@@ -212,17 +254,26 @@ def notebook_files(paths: list[Path]) -> list[tuple[str, Path]]:
 
     The student is the file name, or the path inside the folder named, so
     per-student subfolders (``alice/01_spam_tutorial.ipynb``) stay apart.
-    Hidden folders (.ipynb_checkpoints, .venv, .git) are skipped.
+    Hidden folders (.ipynb_checkpoints, .venv, .git) are skipped. Symbolic links
+    inside a folder are listed (their row says they were not followed), never
+    followed: ``alice/lab3.ipynb -> ../bob/lab3.ipynb`` must not give Alice Bob's grade.
     """
-    found: dict[Path, str] = {}
+    found: dict[str, tuple[str, Path]] = {}
     for path in paths:
         if not path.is_dir():
-            found.setdefault(path.resolve(), path.name)
+            found.setdefault(_identity(path), (path.name, path))
             continue
-        for folder, subfolders, files in os.walk(path):
-            subfolders[:] = sorted(name for name in subfolders if not name.startswith("."))
-            for name in sorted(files):
-                if name.endswith(".ipynb") and not name.startswith("."):
-                    file = Path(folder) / name
-                    found.setdefault(file.resolve(), file.relative_to(path).as_posix())
-    return sorted(((student, file) for file, student in found.items()), key=lambda pair: pair[0].lower())
+        for folder, subfolders, files in os.walk(path):  # never into a linked folder (followlinks=False)
+            visible = [name for name in subfolders if not name.startswith(".")]
+            linked = [name for name in visible if os.path.islink(os.path.join(folder, name))]
+            subfolders[:] = sorted(name for name in visible if name not in linked)
+            notebooks = [name for name in files if name.endswith(".ipynb") and not name.startswith(".")]
+            for name in sorted(notebooks + linked):
+                file = Path(folder) / name
+                found.setdefault(_identity(file), (file.relative_to(path).as_posix(), file))
+    return sorted(found.values(), key=lambda pair: pair[0].lower())
+
+
+def _identity(path: Path) -> str:
+    """One key per file named twice (``grade a.ipynb .``); a link is its own entry, not its target's."""
+    return os.path.join(os.path.realpath(path.parent), path.name)

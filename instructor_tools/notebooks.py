@@ -9,8 +9,11 @@ records. Here they are read, and found again in a submission.
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +33,9 @@ LAB_NOTEBOOKS = {
 #: nbgrader's markers around the reference solution of an exercise (comment lines in a code cell).
 #: As in nbgrader, a line that contains "BEGIN SOLUTION" / "END SOLUTION" anywhere is a marker.
 BEGIN_SOLUTION, END_SOLUTION = "### BEGIN SOLUTION", "### END SOLUTION"
+
+#: A submitted file larger than this is not read. An executed lab is well under 1 MB (a few MB with plots).
+MAX_NOTEBOOK_BYTES = 50 * 2**20
 
 _LAB_TITLE = re.compile(r"^#\s+Lab\s+(\d+)\s*:", re.MULTILINE)
 _GRADE_ID = re.compile(r"^lab(\d+)-")
@@ -129,25 +135,6 @@ def reference_cells(notebook: dict, lab: int) -> Reference:
     return Reference(lab, tuple(ReferenceCell(*cell) for cell in cells), len(code), figures)
 
 
-_REFERENCES: dict[tuple, Reference | str] = {}
-
-
-def load_reference(course: Path, lab: int) -> Reference | str:
-    """The reference of ``lab`` in ``course``, or why there is none (a status). Cached while the file is unchanged."""
-    path = Path(course) / LAB_NOTEBOOKS[lab]
-    try:
-        stat = path.stat()
-        key = (str(path.resolve()), stat.st_mtime_ns, stat.st_size)
-    except OSError:
-        return f"no reference notebook {LAB_NOTEBOOKS[lab]} in {course}"
-    if key not in _REFERENCES:
-        try:
-            _REFERENCES[key] = reference_cells(read_notebook(path), lab)
-        except NotANotebook as exc:
-            _REFERENCES[key] = f"reference notebook {path} unreadable ({exc})"
-    return _REFERENCES[key]
-
-
 @dataclass
 class Located:
     """Where a submission holds one of the reference's locked cells, and why it cannot be trusted (if so)."""
@@ -220,16 +207,56 @@ def restore_locked_cells(notebook: dict, reference: Reference) -> list[str]:
 
 
 def read_notebook(path: Path) -> dict:
-    """The notebook in ``path`` as plain JSON data, or NotANotebook saying what the file is instead.
+    """The notebook in ``path`` (a file of the course) as plain JSON data, or NotANotebook saying what is wrong."""
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as exc:
+        raise NotANotebook(f"unreadable ({exc.strerror or exc})") from None
+    return notebook_from_bytes(raw)
+
+
+def read_submission(path: Path) -> tuple[bytes, tuple[int, int]]:
+    """The bytes of a submitted file and its (device, inode): read once, as a regular file, never through a link.
+
+    Raises NotANotebook for a symbolic link (a link to another student's file
+    must not be graded as its owner's), for anything that is not a regular file
+    (a named pipe would block the read forever), and for a file over
+    ``MAX_NOTEBOOK_BYTES``.
+    """
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        if os.path.islink(path):  # O_NOFOLLOW refuses it too, where the system has it
+            raise OSError(errno.ELOOP, "symbolic link")
+        fd = os.open(path, flags)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise NotANotebook(f"a symbolic link (to {_link_target(path)}): not followed, not graded") from None
+        raise NotANotebook(f"unreadable ({exc.strerror or exc})") from None
+    with os.fdopen(fd, "rb") as f:
+        status = os.fstat(fd)
+        if not stat.S_ISREG(status.st_mode):
+            raise NotANotebook("not a regular file (a folder, named pipe, socket or device)")
+        raw = f.read(MAX_NOTEBOOK_BYTES + 1) if status.st_size <= MAX_NOTEBOOK_BYTES else b""
+        if status.st_size > MAX_NOTEBOOK_BYTES or len(raw) > MAX_NOTEBOOK_BYTES:
+            limit = MAX_NOTEBOOK_BYTES // 2**20
+            raise NotANotebook(f"too large ({max(status.st_size, len(raw)):,} bytes; the limit is {limit} MB)")
+    return raw, (status.st_dev, status.st_ino)
+
+
+def _link_target(path: Path) -> str:
+    try:
+        return os.readlink(path)
+    except OSError:
+        return "?"
+
+
+def notebook_from_bytes(raw: bytes) -> dict:
+    """A notebook file's bytes as plain JSON data, or NotANotebook saying what the file is instead.
 
     Plain ``json`` and no schema validation: it is fast (importing nbformat
     alone takes seconds), and a notebook a tool saved slightly off-schema can
     still be graded. The few fields grading reads are checked where they are read.
     """
-    try:
-        raw = Path(path).read_bytes()
-    except OSError as exc:
-        raise NotANotebook(f"unreadable ({exc.strerror or exc})") from None
     if not raw.strip():
         raise NotANotebook("not JSON (empty file)")
     try:

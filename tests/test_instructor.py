@@ -12,6 +12,7 @@ import copy
 import csv
 import functools
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -885,3 +886,40 @@ def test_the_gradebook_is_replaced_in_one_step(course, tmp_path, capsys, monkeyp
         instructor.main(["grade", str(tmp_path / "class"), "--out", str(out), "--course", str(course)])
     assert out.read_text() == "the previous gradebook\n"  # never half-written
     assert sorted(p.name for p in tmp_path.iterdir()) == ["class", "course", "gradebook.csv"]
+
+
+def test_links_pipes_and_huge_files_are_reported_not_followed(course, tmp_path, capsys):
+    """A link to another student's file is not graded as its owner's; nothing that is not a file stalls the run."""
+    folder = tmp_path / "class"
+    bob = save(executed(lab_source(3)), folder / "bob" / "lab3.ipynb")
+    (folder / "alice").mkdir()
+    (folder / "alice" / "lab3.ipynb").symlink_to("../bob/lab3.ipynb")
+    (folder / "carol").symlink_to("bob")  # a whole folder
+    os.link(bob, folder / "dave.ipynb")  # a hard link: which name is the owner's cannot be told
+    os.mkfifo(folder / "pipe.ipynb")  # reading it would wait forever
+    with open(folder / "huge.ipynb", "wb") as f:
+        f.truncate(notebooks.MAX_NOTEBOOK_BYTES + 1)  # sparse: costs no disk
+    save(executed(lab_source(1)), folder / "erin.ipynb")
+
+    started = time.perf_counter()
+    status, rows, _ = grade(capsys, course, folder, tmp_path / "gradebook.csv")
+    assert status == 0 and time.perf_counter() - started < 30
+    statuses = {student: row["status"] for student, row in rows.items()}
+    assert statuses == {
+        "alice/lab3.ipynb": "a symbolic link (to ../bob/lab3.ipynb): not followed, not graded",
+        "bob/lab3.ipynb": "the same file as dave.ipynb (a hard link): not graded",
+        "carol": "a symbolic link (to bob): not followed, not graded",
+        "dave.ipynb": "the same file as bob/lab3.ipynb (a hard link): not graded",
+        "erin.ipynb": "ok",
+        "huge.ipynb": "too large (52,428,801 bytes; the limit is 50 MB)",
+        "pipe.ipynb": "not a regular file (a folder, named pipe, socket or device)",
+    }
+    assert rows["alice/lab3.ipynb"]["checks_passed"] == "" and rows["alice/lab3.ipynb"]["lab"] == ""
+
+    os.unlink(folder / "dave.ipynb")  # without the hard link, Bob's file is his
+    _, rows, _ = grade(capsys, course, folder, tmp_path / "g2.csv")
+    assert rows["bob/lab3.ipynb"]["status"] == "ok"
+    named = grade(capsys, course, folder / "alice" / "lab3.ipynb", tmp_path / "g3.csv")[1]
+    assert named["lab3.ipynb"]["status"].startswith("a symbolic link")  # even when named on the command line
+    linked_folder = grade(capsys, course, folder / "carol", tmp_path / "g4.csv")[1]  # a folder named is followed
+    assert linked_folder["lab3.ipynb"]["status"] == "ok"
