@@ -18,11 +18,12 @@ import time
 from pathlib import Path
 
 from instructor_tools.course import Course
-from instructor_tools.execute import GRADE_TIMEOUT
+from instructor_tools.execute import GRADE_TIMEOUT, runner
 from instructor_tools.gradebook import gradebook_text, printable, write_gradebook
 from instructor_tools.grading import grade, notebook_files
 from instructor_tools.notebooks import BEGIN_SOLUTION, COURSE, LAB_NOTEBOOKS
 from instructor_tools.release import ReleaseError, release
+from instructor_tools.sandbox import NO_SANDBOX_WARNING, SandboxUnavailable
 
 #: ``grade`` shows a progress bar for more files than this (always with --execute and more than one file).
 PROGRESS_BAR_ABOVE = 5
@@ -63,6 +64,8 @@ def _cmd_grade(args) -> int:
         errors.append("--timeout must be a positive number of seconds")
     if args.jobs is not None and args.jobs < 1:
         errors.append("--jobs must be 1 or more")
+    if args.no_sandbox and not args.execute:
+        errors.append("--no-sandbox is an option of --execute")
     if not all((Path(args.course) / name).is_file() for name in LAB_NOTEBOOKS.values()):
         errors.append(f"--course {args.course}: the folder does not hold the three reference notebooks")
     if args.execute and args.kernel:
@@ -82,20 +85,39 @@ def _cmd_grade(args) -> int:
     course = Course.read(Path(args.course))  # read and hashed once, before anything runs
     jobs = args.jobs or cpu_cores()
     progress = len(files) > PROGRESS_BAR_ABOVE or (args.execute and len(files) > 1)
-    rows = grade(files, course, args.execute, args.timeout, args.kernel, progress, jobs)
+    if args.execute:
+        if args.no_sandbox:
+            print(NO_SANDBOX_WARNING + "\n", file=sys.stderr)
+        private = (*(path for _, path in files), out.resolve())
+        try:
+            with runner(course, args.timeout, args.kernel, not args.no_sandbox, private) as run:
+                if run.data is None:
+                    print(
+                        f"WARNING: no data cache in {printable(str(course.folder / 'data'))}: the labs will fail "
+                        "to load their data (run `python utils.py fetch` first; the sandbox has no network).\n",
+                        file=sys.stderr,
+                    )
+                rows = grade(files, course, run, progress=progress, jobs=jobs)
+                changed = [f"the kernels' copy of {name}" for name in course.changed(run.lab_files)]
+        except SandboxUnavailable as exc:
+            print(f"error: {printable(str(exc))}", file=sys.stderr)
+            return 2
+    else:
+        rows, changed = grade(files, course, progress=progress), []
     write_gradebook(rows, out)
     print(gradebook_text(rows))
     ok = sum(row["status"] == "ok" for row in rows)
+    sandbox = "without the sandbox" if args.no_sandbox else "each in its own sandbox"
     how = (
-        f"re-run in fresh kernels, {min(jobs, len(files))} at a time,"
+        f"re-run in fresh kernels {sandbox}, {min(jobs, len(files))} at a time,"
         if args.execute
-        else "read as submitted (not re-run)"
+        else "read as submitted (not re-run: saved outputs, not verified)"
     )
     print(
         f"\n{len(rows)} file(s) {how} in {time.monotonic() - started:.1f} s: "
         f"{ok} ok, {len(rows) - ok} with a problem. Gradebook: {printable(str(out.resolve()))}"
     )
-    if changed := course.changed():
+    if changed := course.changed() + changed:
         print(
             f"\nWARNING: THE COURSE CHANGED WHILE GRADING: {', '.join(changed)} in {printable(str(course.folder))} "
             "differ from what was read at the start. The gradebook was graded against the files as they were at "
@@ -127,8 +149,14 @@ def main(argv: list[str] | None = None) -> int:
     grade_cmd.add_argument(
         "--execute",
         action="store_true",
-        help="re-run each notebook in a fresh kernel and grade that run (this runs the students' code on this "
-        "machine; check and results cells get the reference's code first; the files are not changed)",
+        help="re-run each notebook in a fresh kernel, in a bubblewrap sandbox, and grade that run (check and "
+        "results cells get the reference's code first; the files are not changed)",
+    )
+    grade_cmd.add_argument(
+        "--no-sandbox",
+        action="store_true",
+        help="with --execute, run the notebooks without the sandbox: their code runs with your rights, unconfined "
+        "(prints what that gives up)",
     )
     grade_cmd.add_argument(
         "--timeout",

@@ -50,15 +50,20 @@ class Course:
         digests = {name: _digest(files.get(name)) for name in [*LAB_NOTEBOOKS.values(), *LAB_FILES]}
         return cls(folder, files, digests, references)
 
-    def changed(self) -> list[str]:
-        """The course files whose content differs now from what was read at the start (or that appeared or went)."""
+    def changed(self, copy: Path | None = None) -> list[str]:
+        """The course files whose content differs now from what was read at the start (or that appeared or went).
+
+        With ``copy``, the lab's modules in that folder (written by ``write_lab_files``) are compared instead.
+        """
+        folder = self.folder if copy is None else copy
+        names = self.digests if copy is None else [name for name in LAB_FILES if name in self.files]
         changed = []
-        for name, digest in self.digests.items():
+        for name in names:
             try:
-                now = _digest((self.folder / name).read_bytes())
+                now = _digest((folder / name).read_bytes())
             except OSError:
                 now = None
-            if now != digest:
+            if now != self.digests[name]:
                 changed.append(name)
         return changed
 

@@ -22,6 +22,7 @@ GRADEBOOK_COLUMNS = [
     "unrun_cells",
     "checks_passed",
     "checks_total",
+    "graded_from",
 ]
 
 #: Characters a CSV cell may hold; longer text is cut (Excel shows at most 32,767 in a cell).
@@ -147,6 +148,7 @@ def gradebook_text(rows: list[dict], width: int = 32) -> str:
                 "errors": row["error_cells"],
                 "never run": row["unrun_cells"],
                 "checks": "" if row["checks_total"] is None else f"{row['checks_passed']}/{row['checks_total']}",
+                "graded from": row["graded_from"],
                 **row["figures"],
             }
             for row in group

@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 from instructor_tools.course import Course, as_course
-from instructor_tools.execute import GRADE_TIMEOUT, executed_copy
+from instructor_tools.execute import GRADE_TIMEOUT, Execution, Runner, executed_copy, runner
 from instructor_tools.notebooks import (
     COURSE,
     NotANotebook,
@@ -30,29 +30,35 @@ from instructor_tools.notebooks import (
 def grade(
     files: list[tuple[str, Path]],
     course: Course | Path = COURSE,
-    execute: bool = False,
+    execute: bool | Runner = False,
     timeout: float = GRADE_TIMEOUT,
     kernel: str | None = None,
     progress: bool = False,
     jobs: int = 1,
+    sandboxed: bool = True,
 ) -> list[dict]:
     """One gradebook row per (student, file), in the order given; a file that cannot be graded gets a status.
 
     Every file is read once, before anything runs, so no submission can change
-    another before it is graded. With ``execute``, up to ``jobs`` notebooks are
-    re-run at the same time, each in its own kernel and temporary folder. The
-    rows are the same whatever ``jobs`` is.
+    another before it is graded. With ``execute`` (True, or a Runner made by
+    ``execute.runner``), each notebook is re-run in a fresh kernel, in the
+    sandbox unless ``sandboxed`` is False, up to ``jobs`` at the same time.
+    The rows are the same whatever ``jobs`` is.
     """
+    course = as_course(course)
+    if execute is True:
+        private = tuple(path for _, path in files)
+        with runner(course, timeout, kernel, sandboxed, private) as made:
+            return grade(files, course, made, progress=progress, jobs=jobs)
     from tqdm import tqdm
 
-    course = as_course(course)
     submissions = _read_all(files)
     bar = tqdm(total=len(files), desc="grading", unit="notebook", file=sys.stderr, disable=not progress)
     rows: list[dict | None] = [None] * len(files)
 
     def row(i: int) -> dict:
         (student, path), submission = files[i], submissions[i]
-        return graded(path, student, course, execute, timeout, kernel, submission)
+        return graded(path, student, course, execute or None, submission)
 
     with bar:
         if not execute or jobs <= 1 or len(files) <= 1:
@@ -96,15 +102,14 @@ def graded(
     path: Path,
     student: str,
     course: Course | Path = COURSE,
-    execute: bool = False,
-    timeout: float = GRADE_TIMEOUT,
-    kernel: str | None = None,
+    runner: Runner | None = None,
     submission: bytes | NotANotebook | None = None,
 ) -> dict:
     """One gradebook row for one file (its bytes ``submission``, if read already). Never raises.
 
-    Whatever the file holds becomes a status. After a re-run, the course is
-    checked again: a change is named in the status of every row that saw it.
+    Whatever the file holds becomes a status. With a ``runner`` the notebook is
+    re-run and graded from that run; then the course is checked again, and a
+    change is named in the status of every row that saw it.
     """
     path = Path(path)
     course = as_course(course)
@@ -117,6 +122,7 @@ def graded(
         "unrun_cells": "",
         "checks_passed": None,
         "checks_total": None,
+        "graded_from": "",
         "figures": {},
         "other_figures": {},
         "path": str(path),
@@ -128,14 +134,16 @@ def graded(
             raise submission
         notebook = notebook_from_bytes(submission)
         lab = lab_of(notebook, path.name)
-        problems = []
-        if execute:
+        execution = None
+        if runner is not None:
             reference = course.references.get(lab) if lab else None
             reference = reference if isinstance(reference, Reference) else None
-            notebook, problems = executed_copy(notebook, course.folder, timeout, kernel, reference)
-            if changed := course.changed():
-                problems.append(f"THE COURSE CHANGED while this notebook ran ({', '.join(changed)})")
-        row.update(notebook_grades(notebook, path.name, course, problems, lab=lab))
+            execution = executed_copy(notebook, runner, reference)
+            notebook = execution.notebook
+            changed = course.changed() + [f"the kernels' copy of {name}" for name in course.changed(runner.lab_files)]
+            if changed:
+                execution.problems.append(f"THE COURSE CHANGED while this notebook ran ({', '.join(changed)})")
+        row.update(notebook_grades(notebook, path.name, course, lab=lab, execution=execution))
     except NotANotebook as exc:
         row["status"] = str(exc)
     except Exception as exc:  # a shape of file nobody foresaw must not stop the other rows
@@ -165,9 +173,13 @@ def _names(names: list[str], most: int = 3, width: int = 30) -> str:
 
 
 def notebook_grades(
-    notebook: dict, filename: str, course: Course | Path = COURSE, problems: list[str] = (), lab: int | None = None
+    notebook: dict,
+    filename: str,
+    course: Course | Path = COURSE,
+    lab: int | None = None,
+    execution: Execution | None = None,
 ) -> dict:
-    """The gradebook fields of one notebook of ``course``; ``problems`` are ones found before (e.g. a timeout).
+    """The gradebook fields of one notebook of ``course``, saved as submitted or re-run (``execution``).
 
     The status is "ok" when the notebook is of a known lab, its check and
     results cells are the reference's, and it recorded its results; otherwise
@@ -176,8 +188,14 @@ def notebook_grades(
     figures are the ones the lab's reference records, read from the results
     cell; anything else the notebook records is named in the status, never a
     column. How the notebook ran (order, errors, cells never run) has its own columns.
+
+    Saved outputs are taken as they are (a notebook is a JSON file anyone can
+    edit): ``graded_from`` says so. After a re-run, a check counts only if the
+    kernel's own reply says its cell ran without error, and the cell sent no
+    error on the way; a kernel that died or ran out of time at or before the
+    check cell fails it, as in nbgrader.
     """
-    problems = list(problems)
+    problems = list(execution.problems) if execution else []
     lab = lab if lab is not None else lab_of(notebook, filename)
     code = code_cells(notebook)
     reference = as_course(course).references[lab] if lab is not None else None
@@ -222,9 +240,16 @@ def notebook_grades(
 
     checks = [place for place in located if place.reference.kind == "check"]
     passed = sum(
-        place.number is not None and trusted[place.number] and check_passed(notebook["cells"][place.number - 1])
+        place.number is not None
+        and trusted[place.number]
+        and check_passed(notebook["cells"][place.number - 1])
+        and (execution is None or execution.check_ran_ok(place.number))
         for place in checks
     )
+    if execution is None:
+        graded_from = "saved outputs (not verified)"
+    else:
+        graded_from = "re-run in the sandbox" if execution.sandboxed else "re-run WITHOUT the sandbox"
     return {
         "lab": lab,
         "status": "; ".join(problems) or "ok",
@@ -233,6 +258,7 @@ def notebook_grades(
         "unrun_cells": _number_ranges(unrun_cells(notebook)),
         "checks_passed": passed,
         "checks_total": len(checks),
+        "graded_from": graded_from,
         "figures": figures,
         "other_figures": other,
     }
