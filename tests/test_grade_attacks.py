@@ -1,0 +1,361 @@
+"""The attacks of issue 18, replayed against ``grade --execute`` in the real bubblewrap sandbox, with real kernels.
+
+Each submission is a small lab notebook of the fixture course (tests/test_instructor.py: an exercise,
+its check cell calling the real exercise_checks.py, a results cell) whose exercise cell an adversarial
+student rewrote. Every attack is given the paths it would need (the course, the other submissions, the
+gradebook), as if the student knew them: the sandbox must make that knowledge useless. The whole class
+is graded once (``--jobs 2``), and each test reads its row. Without the sandbox (``--no-sandbox``) the
+course is writable, and that must be reported.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import csv
+import io
+import json
+import os
+import shutil
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+from nbformat.v4 import new_code_cell
+from test_instructor import lab_source, make_course, save
+
+import instructor
+import instructor_tools.release as releasing
+import utils
+from instructor_tools import execute, notebooks
+from instructor_tools.course import Course
+
+SOLVED = "def looks_like_spam(text):\n    return 'subscribe' in text.lower().split()"
+WRONG = "def looks_like_spam(text):\n    return True"
+#: Sets ``in_sandbox``: whether pid 1 is bubblewrap. The attacks that would harm the machine if they ever ran
+#: unconfined (killing every process, filling other programs' folders) only strike when it is True.
+SANDBOXED_ONLY = """
+with open("/proc/1/cmdline", "rb") as f:
+    in_sandbox = b"bwrap" in f.read().split(b"\\0")[0]
+"""
+#: In the command line of the process the detached-process attack leaves behind, to look for it afterwards.
+MARKER = "spam-labs-attack-marker-7f3a"
+
+
+def released(course: Path, tmp: Path):
+    """The lab 1 notebook a student gets (solution replaced), released from ``course``."""
+    releasing.release(course, tmp / "student")
+    import nbformat
+
+    return nbformat.read(tmp / "student" / notebooks.LAB_NOTEBOOKS[1], as_version=4)
+
+
+def with_exercise(notebook, source: str):
+    """``notebook`` with the exercise cell (cell 5) holding ``source``."""
+    notebook = copy.deepcopy(notebook)
+    notebook.cells[4].source = source
+    return notebook
+
+
+def attacks(course: Path, folder: Path, gradebook: Path) -> dict[str, str]:
+    """Student name -> the exercise cell of that submission; every one but honest and floods_output is wrong."""
+    reference = course / notebooks.LAB_NOTEBOOKS[1]
+    victim = folder / "honest.ipynb"
+    return {
+        "honest.ipynb": SOLVED,
+        # Appends a passing check to the course's exercise_checks.py and rewrites the reference's check cell.
+        "a_course_writer.ipynb": WRONG
+        + textwrap.dedent(f"""
+            import exercise_checks, pathlib
+            checks = pathlib.Path({str(course)!r}) / "exercise_checks.py"
+            for target in [pathlib.Path(exercise_checks.__file__), checks]:
+                try:
+                    with open(target, "a") as f:
+                        f.write("\\ndef failed(message):\\n    print('CHECK PASSED: patched')\\n")
+                except OSError as exc:
+                    print(target, exc.strerror)
+            try:
+                text = pathlib.Path({str(reference)!r}).read_text()
+                pathlib.Path({str(reference)!r}).write_text(text.replace("exercise_checks.failed", "print"))
+            except OSError as exc:
+                print("reference", exc.strerror)
+            """),
+        "z_wrong_after_the_writer.ipynb": WRONG,
+        # Reads the solution from the reference notebook (beside utils.py, or where the grader keeps it).
+        "reads_solution.ipynb": WRONG
+        + textwrap.dedent(f"""
+            import json, pathlib, utils
+            for place in [pathlib.Path(utils.__file__).parent / {reference.name!r}, pathlib.Path({str(reference)!r})]:
+                try:
+                    cell = json.loads(place.read_text())["cells"][4]
+                    exec("".join(cell["source"]))
+                except OSError as exc:
+                    print(place, exc.strerror)
+            """),
+        # Clears the check cell's output after it ran (CheckFailed and all) and prints a pass instead.
+        "clears_output.ipynb": WRONG
+        + textwrap.dedent("""
+            from IPython.display import clear_output
+            def forge(result):
+                if "exercise_checks" in result.info.raw_cell:
+                    clear_output()
+                    print("CHECK PASSED: forged after the check ran.")
+            get_ipython().events.register("post_run_cell", forge)
+            """),
+        # The same, and the error taken out of the result, so that the kernel's reply says "ok".
+        "clears_output_and_error.ipynb": WRONG
+        + textwrap.dedent("""
+            from IPython.display import clear_output
+            def forge(result):
+                if "exercise_checks" in result.info.raw_cell:
+                    result.error_in_exec = None
+                    clear_output()
+                    print("CHECK PASSED: forged, and the reply says ok.")
+            get_ipython().events.register("post_run_cell", forge)
+            """),
+        # Inside the check: print the pass line, then end the kernel before it can report the failure.
+        "dies_after_print.ipynb": WRONG
+        + textwrap.dedent("""
+            import os, exercise_checks
+            def failed(message):
+                print("CHECK PASSED: and gone.", flush=True)
+                os._exit(0)
+            exercise_checks.failed = failed
+            """),
+        # A detached process that outlives the kernel and rewrites the gradebook after the grader is done.
+        "detached_writer.ipynb": WRONG
+        + textwrap.dedent(f"""
+            import subprocess, sys
+            code = "import time; time.sleep(3); open({str(gradebook)!r}, 'w').write('rewritten'); time.sleep(60)"
+            subprocess.Popen([sys.executable, "-c", code, {MARKER!r}], start_new_session=True)
+            """),
+        # Stops and kills its parent (the grader, outside a sandbox), then every process it can see. Unconfined,
+        # as root, that is every process of the machine: the attack only strikes where bubblewrap is pid 1.
+        "signals_everyone.ipynb": WRONG
+        + SANDBOXED_ONLY
+        + textwrap.dedent("""
+            import os, signal
+            for pid in [os.getppid(), *(int(p) for p in os.listdir("/proc") if p.isdigit())] * in_sandbox:
+                if pid != os.getpid():
+                    for sig in (signal.SIGSTOP, signal.SIGKILL):
+                        try:
+                            os.kill(pid, sig)
+                        except OSError:
+                            pass
+            """),
+        # Fills the other kernels' temporary folders and empties another student's file before it is read.
+        "spoils_the_others.ipynb": WRONG
+        + SANDBOXED_ONLY
+        + textwrap.dedent(f"""
+            import glob, os, tempfile
+            for folder in glob.glob(os.path.join(tempfile.gettempdir(), "spam-labs-grade-*", "*")) * in_sandbox:
+                with open(os.path.join(folder, "filler"), "wb") as f:
+                    f.write(b"x" * 10**6)
+            try:
+                open({str(victim)!r}, "w").close()
+            except OSError as exc:
+                print("victim", exc.strerror)
+            """),
+        # Honest, but floods its own output: the output is capped, the check still counts.
+        "floods_output.ipynb": SOLVED + "\nfor i in range(5000):\n    print(i)",
+    }
+
+
+@pytest.fixture(scope="module")
+def class_run(tmp_path_factory):
+    """The attacks graded once, in the sandbox, two at a time: (exit status, rows, printed, course, gradebook)."""
+    tmp = tmp_path_factory.mktemp("attacks")
+    course = make_course(tmp / "course")
+    before = {p.name: p.read_bytes() for p in course.iterdir()}
+    folder, gradebook = tmp / "class", tmp / "gradebook.csv"
+    student_copy = released(course, tmp)
+    for name, source in attacks(course, folder, gradebook).items():
+        save(with_exercise(student_copy, source), folder / name)
+    started = time.perf_counter()
+    out, err = io.StringIO(), io.StringIO()  # a module-scoped fixture cannot use capsys
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        status = instructor.main(
+            ["grade", str(folder), "--execute", "--jobs", "2", "--out", str(gradebook), "--course", str(course)]
+        )
+    seconds = time.perf_counter() - started
+    print(f"grade --execute --jobs 2 of {len(list(folder.iterdir()))} attack notebooks: {seconds:.1f} s")
+    written = gradebook.read_bytes()
+    with open(gradebook, newline="", encoding="utf-8") as f:
+        rows = {row["student"]: row for row in csv.DictReader(f)}
+    return {
+        "status": status,
+        "rows": rows,
+        "printed": out.getvalue() + err.getvalue(),
+        "course": course,
+        "course_before": before,
+        "gradebook": gradebook,
+        "written": written,
+    }
+
+
+def checks(run, student) -> tuple[str, str]:
+    row = run["rows"][student]
+    return row["checks_passed"], row["checks_total"]
+
+
+def test_honest_submissions_get_their_marks_in_the_sandbox(class_run):
+    assert class_run["status"] == 0, class_run["printed"][-3000:]
+    honest = class_run["rows"]["honest.ipynb"]
+    assert (honest["status"], honest["checks_passed"], honest["graded_from"]) == ("ok", "1", "re-run in the sandbox")
+    assert honest["classifier_test_accuracy"] == "0.912"  # the results cell ran, and recorded
+    assert "2 at a time" in class_run["printed"] and "each in its own sandbox" in class_run["printed"]
+
+
+def test_the_course_cannot_be_changed_from_a_submission(class_run):
+    course = class_run["course"]
+    assert {p.name: p.read_bytes() for p in course.iterdir()} == class_run["course_before"]
+    assert checks(class_run, "a_course_writer.ipynb") == ("0", "1")
+    assert checks(class_run, "z_wrong_after_the_writer.ipynb") == ("0", "1")  # no passing check appended
+    assert "THE COURSE CHANGED" not in class_run["printed"]
+
+
+def test_solutions_cannot_be_read(class_run):
+    assert checks(class_run, "reads_solution.ipynb") == ("0", "1")
+
+
+def test_a_verdict_printed_after_the_check_does_not_count(class_run):
+    """The kernel's reply to the check cell says error (nbgrader agrees: tests/test_nbgrader.py)."""
+    for student in ("clears_output.ipynb", "clears_output_and_error.ipynb"):
+        assert checks(class_run, student) == ("0", "1"), student
+        assert class_run["rows"][student]["status"] == "ok"
+
+
+def test_a_kernel_that_dies_in_the_check_fails_it(class_run):
+    row = class_run["rows"]["dies_after_print.ipynb"]
+    assert (row["checks_passed"], row["status"]) == ("0", "kernel died in cell 6; results cell 9 not run")
+
+
+def test_nothing_outlives_the_sandbox_or_rewrites_the_gradebook(class_run):
+    time.sleep(4)  # the detached process would have written by now
+    assert class_run["gradebook"].read_bytes() == class_run["written"]
+    alive = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            if MARKER.encode() in Path(f"/proc/{pid}/cmdline").read_bytes():
+                alive.append(pid)
+        except OSError:
+            pass
+    assert not alive, f"processes left by a submission: {alive}"
+    assert checks(class_run, "detached_writer.ipynb") == ("0", "1")
+
+
+def test_a_kernel_cannot_signal_the_grader_or_its_siblings(class_run):
+    """The grader finished (it was neither stopped nor killed), and every other row is as it would be alone."""
+    assert checks(class_run, "signals_everyone.ipynb") == ("0", "1")
+    assert len(class_run["rows"]) == len(attacks(class_run["course"], Path("."), Path(".")))
+
+
+def test_other_kernels_temporary_folders_and_files_cannot_be_touched(class_run):
+    assert checks(class_run, "spoils_the_others.ipynb") == ("0", "1")
+    assert class_run["rows"]["honest.ipynb"]["status"] == "ok"  # its file was read, and graded, whole
+    assert not list(Path(os.environ.get("TMPDIR", "/tmp")).glob("spam-labs-grade-*/run-*/filler"))
+
+
+def test_output_is_capped_per_cell(class_run):
+    row = class_run["rows"]["floods_output.ipynb"]
+    assert row["status"] == "output cut in cell 5 (more than 1,000 lines kept)"
+    assert row["checks_passed"] == "1"  # the check cell's own output is kept
+
+
+def test_what_a_kernel_sees_in_the_sandbox(tmp_path, monkeypatch, capfd):
+    """One kernel probes its sandbox: the lab's modules and data, no course folder, no network, no other process."""
+    course = make_course(tmp_path / "course")
+    other = save(lab_source(1), tmp_path / "class" / "other.ipynb")
+    monkeypatch.setenv("GRADER_SECRET", "not for students")
+    if utils.data_dir().is_dir():
+        monkeypatch.setenv(utils.DATA_ENV, str(utils.data_dir()))
+    probe = textwrap.dedent(f"""
+        import json, os, socket, sys, utils, exercise_checks
+        def attempt(action):
+            try:
+                action()
+                return "ok"
+            except OSError as exc:
+                return exc.strerror
+        def write(path):
+            with open(path, "w") as f:
+                f.write("x")
+        seen = {{
+            "utils": utils.__file__, "exercise_checks": exercise_checks.__file__, "data": str(utils.data_dir()),
+            "data cache": sorted(os.listdir(utils.data_dir())) != [],
+            "read the reference": attempt(lambda: open({str(course / notebooks.LAB_NOTEBOOKS[1])!r}).read()),
+            "read another submission": attempt(lambda: open({str(other)!r}).read()),
+            "list the course": attempt(lambda: os.listdir({str(course)!r})),
+            "write the checks": attempt(lambda: write(exercise_checks.__file__)),
+            "write the data cache": attempt(lambda: write(os.path.join(utils.data_dir(), "x"))),
+            "write the packages": attempt(lambda: write(os.path.join(os.path.dirname(os.__file__), "x.py"))),
+            "write home": attempt(lambda: write("notes.txt")),
+            "write /tmp": attempt(lambda: write("/tmp/notes.txt")),
+            "network": attempt(lambda: socket.create_connection(("1.1.1.1", 80), timeout=3)),
+            "signal the grader": attempt(lambda: os.kill({os.getpid()}, 0)),
+            "processes": sorted(int(p) for p in os.listdir("/proc") if p.isdigit()),
+            "uid": os.getuid(),
+            "capabilities": [line.split()[1] for line in open("/proc/self/status") if line.startswith("CapEff")],
+            "environment": sorted(os.environ),
+            "cwd": os.getcwd(),
+        }}
+        # ipykernel forwards what is written to file descriptor 1 into the notebook; the descriptor it started
+        # with is kept aside: that one is the kernel process's own stdout, the grader's terminal if inherited.
+        os.write(getattr(sys.stdout, "_original_stdstream_copy", None) or 1, b"LEAKED TO THE GRADER\\n")
+        print(json.dumps(seen))
+        """)
+    notebook = lab_source(1)
+    notebook.cells.insert(1, new_code_cell(probe))
+    with execute.runner(Course.read(course), timeout=120, private_to_grader=(other,)) as run:
+        assert run.sandbox is not None
+        done = execute.executed_copy(json.loads(json.dumps(notebook)), run)
+    assert done.problems == [], done.problems
+    text = "".join(output.get("text", "") for output in done.notebook["cells"][1]["outputs"])
+    assert text.strip(), done.notebook["cells"][1]["outputs"]
+    seen = json.loads(text.strip().splitlines()[-1])
+    assert seen["utils"] == "/course/utils.py" and seen["exercise_checks"] == "/course/exercise_checks.py"
+    assert seen["data"] == "/course/data" and seen["data cache"] == utils.data_dir().is_dir()
+    for what in ("read the reference", "read another submission", "list the course"):
+        assert seen[what] == "No such file or directory", (what, seen[what])
+    for what in ("write the checks", "write the data cache", "write the packages"):
+        assert seen[what] == "Read-only file system", (what, seen[what])
+    assert seen["write home"] == seen["write /tmp"] == "ok"
+    assert seen["network"] == "Network is unreachable"
+    assert seen["signal the grader"] == "No such process"
+    assert max(seen["processes"]) < 100 and len(seen["processes"]) <= 5, seen["processes"]
+    assert seen["uid"] == 1000 and seen["capabilities"] == ["0000000000000000"]
+    assert "GRADER_SECRET" not in seen["environment"] and seen["cwd"] == "/home/student"
+    assert "LEAKED" not in "".join(capfd.readouterr())  # nothing a kernel writes reaches the grader's terminal
+
+
+def test_without_the_sandbox_a_changed_course_is_reported(tmp_path, capsys):
+    """--no-sandbox says what it gives up; a submission that writes to the course is caught by the hashes."""
+    course = make_course(tmp_path / "course")
+    folder, gradebook = tmp_path / "class", tmp_path / "gradebook.csv"
+    student_copy = released(course, tmp_path)
+    sources = attacks(course, folder, gradebook)
+    save(with_exercise(student_copy, sources["a_course_writer.ipynb"]), folder / "a_course_writer.ipynb")
+    args = ["grade", str(folder), "--execute", "--no-sandbox", "--out", str(gradebook), "--course", str(course)]
+    status = instructor.main(args)
+    printed = "".join(capsys.readouterr())
+    assert "WARNING: --no-sandbox: each submission's code runs unconfined" in printed
+    assert status == 1 and "WARNING: THE COURSE CHANGED WHILE GRADING: 01_spam_tutorial.ipynb" in printed
+    with open(gradebook, newline="", encoding="utf-8") as f:
+        row = next(csv.DictReader(f))
+    assert "THE COURSE CHANGED while this notebook ran (01_spam_tutorial.ipynb, exercise_checks.py" in row["status"]
+    assert row["graded_from"] == "re-run WITHOUT the sandbox"
+
+
+def test_without_bubblewrap_execute_stops_with_a_clear_message(tmp_path, capsys, monkeypatch):
+    course = make_course(tmp_path / "course")
+    save(lab_source(1), tmp_path / "class" / "a.ipynb")
+    empty = tmp_path / "no-bwrap"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))
+    assert shutil.which("bwrap") is None
+    args = ["grade", str(tmp_path / "class"), "--execute", "--out", str(tmp_path / "g.csv"), "--course", str(course)]
+    assert instructor.main(args) == 2
+    err = capsys.readouterr().err
+    assert "bubblewrap sandbox, and `bwrap` is not on PATH" in err and "--no-sandbox" in err
+    assert not (tmp_path / "g.csv").exists()
