@@ -17,6 +17,7 @@ from instructor_tools.notebooks import (
     code_cells,
     error_cells,
     executed_in_order,
+    grade_ids,
     lab_of,
     locate,
     notebook_from_bytes,
@@ -206,13 +207,20 @@ def notebook_grades(
     reference = reference if isinstance(reference, Reference) else None
 
     located = locate(notebook, reference) if reference else []
-    trusted = {}  # cell number -> whether it holds the reference's code
+    trusted = {}  # cell number -> whether it holds the reference's code (and, as saved, is the reference's cell)
     for place in located:
         problem = place.problem(notebook)
-        if problem:
-            problems.append(problem)
+        moved = place.moved(notebook)
+        problems += [problem] if problem else []
+        problems += moved
         if place.number is not None:
-            trusted[place.number] = problem is None
+            # After a re-run the verdict is the kernel's, wherever the cell stands; as saved, a moved cell is suspect.
+            trusted[place.number] = problem is None and not (moved and execution is None)
+    order = [grade_id for grade_id in grade_ids(notebook) if reference and grade_id in reference.grade_ids]
+    if reference and len(set(order)) == len(order) and order != [g for g in reference.grade_ids if g in order]:
+        problems.append(f"cells out of the reference's order ({', '.join(order)})")
+        if execution is None:
+            trusted = dict.fromkeys(trusted, False)
     if reference:
         results = next((place.number for place in located if place.reference.kind == "results"), None)
     else:  # no reference to go by: the last cell calling record_results, as the labs are written

@@ -75,6 +75,7 @@ class ReferenceCell:
     grade_id: str | None  # its nbgrader grade_id, None in a notebook without nbgrader metadata
     source: str
     position: int  # its place among the reference's code cells, from 0
+    cell_id: str | None = None  # its nbformat cell id (kept by Jupyter, release and nbgrader), None if it has none
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,7 @@ class Reference:
     cells: tuple[ReferenceCell, ...]  # in notebook order
     code_cells: int
     figures: tuple[str, ...] | None  # None if the reference notebook records nothing (not executed)
+    grade_ids: tuple[str, ...] = ()  # every nbgrader grade_id of the reference (exercise cells too), in order
 
     @property
     def checks(self) -> list[ReferenceCell]:
@@ -111,7 +113,7 @@ def reference_cells(notebook: dict, lab: int) -> Reference:
             if is_locked(cell):
                 grade_id = grading.get("grade_id") if isinstance(grading.get("grade_id"), str) else None
                 kind = "check" if grading.get("grade") else "locked"
-                cells.append([kind, grade_id, as_text(cell.get("source")), position])
+                cells.append([kind, grade_id, as_text(cell.get("source")), position, _cell_id(cell)])
     else:
         after_exercise = False
         for position, (_, cell) in enumerate(code):
@@ -119,11 +121,11 @@ def reference_cells(notebook: dict, lab: int) -> Reference:
             if any(is_marker(line, BEGIN_SOLUTION) for line in source.split("\n")):
                 after_exercise = True
             elif after_exercise and source.strip():
-                cells.append(["check", None, source, position])
+                cells.append(["check", None, source, position, _cell_id(cell)])
                 after_exercise = False
         last = max((p for p, (_, c) in enumerate(code) if "record_results(" in as_text(c.get("source"))), default=None)
         if last is not None and all(position != last for *_, position in cells):
-            cells.append(["locked", None, as_text(code[last][1].get("source")), last])
+            cells.append(["locked", None, as_text(code[last][1].get("source")), last, _cell_id(code[last][1])])
             cells.sort(key=lambda cell: cell[3])
     results = [cell for cell in cells if cell[0] == "locked" and "record_results(" in cell[2]]
     if results:
@@ -132,7 +134,18 @@ def reference_cells(notebook: dict, lab: int) -> Reference:
     if results:
         recorded = recorded_in(code[results[-1][3]][1])
     figures = tuple(recorded["figures"]) if recorded else None
-    return Reference(lab, tuple(ReferenceCell(*cell) for cell in cells), len(code), figures)
+    return Reference(lab, tuple(ReferenceCell(*cell) for cell in cells), len(code), figures, tuple(grade_ids(notebook)))
+
+
+def grade_ids(notebook: dict) -> list[str]:
+    """The nbgrader grade_ids of a notebook's cells (code and markdown), in order."""
+    found = (nbgrader_metadata(cell).get("grade_id") for cell in notebook["cells"])
+    return [grade_id for grade_id in found if isinstance(grade_id, str)]
+
+
+def _cell_id(cell: dict) -> str | None:
+    value = cell.get("id") if isinstance(cell, dict) else None
+    return value if isinstance(value, str) and value else None
 
 
 @dataclass
@@ -156,6 +169,33 @@ class Located:
         if not _same_code(notebook["cells"][self.number - 1].get("source"), self.reference.source):
             return f"{what} {self.number} differs from the reference"
         return None
+
+    def moved(self, notebook: dict) -> list[str]:
+        """Signs that the cell carrying this grade_id is not the reference's cell (empty if there are none).
+
+        A grade_id is metadata anyone can move: onto a new cell that shows a forged
+        pass, while the real check cell, showing its failure, stays behind without
+        it. Jupyter, ``release`` and nbgrader keep a cell's id, so a grade_id on a
+        cell with another id, or the check's code in a second cell, gives it away.
+        """
+        if self.number is None or not self.reference.grade_id:
+            return []
+        cell = notebook["cells"][self.number - 1]
+        if nbgrader_metadata(cell).get("grade_id") != self.reference.grade_id:
+            return []  # found by its code, not by a grade_id
+        name, notes = f"{self.reference.kind} cell ({self.reference.grade_id})", []
+        theirs, ours = _cell_id(cell), self.reference.cell_id
+        if theirs and ours and theirs != ours:
+            notes.append(f"{name} moved: cell {self.number} has its grade_id but not its cell id")
+        copies = [
+            number
+            for number, other in code_cells(notebook)
+            if number != self.number and _same_code(other.get("source"), self.reference.source)
+        ]
+        if copies:
+            where = ", ".join(map(str, copies))
+            notes.append(f"{name} moved: its code is also in cell {where}, without the grade_id")
+        return notes
 
 
 def _same_code(source, reference: str) -> bool:

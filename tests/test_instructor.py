@@ -82,6 +82,8 @@ def lab_source(lab: int, with_nbgrader: bool = True) -> nbformat.NotebookNode:
         new_markdown_cell("## Summary"),
         new_code_cell(f"utils.record_results({lab}, {FIGURES[lab]!r})"),
     ]
+    for number, cell in enumerate(cells, start=1):
+        cell.id = f"lab{lab}-cell-{number}"  # as Jupyter keeps them: the same in every copy of the lab
     if with_nbgrader:
         for number, role in [(5, "exercise"), (6, "check"), (9, "results")]:
             cells[number - 1].metadata.update(nbgrader(lab, role))
@@ -934,3 +936,45 @@ def test_links_pipes_and_huge_files_are_reported_not_followed(course, tmp_path, 
     assert named["lab3.ipynb"]["status"].startswith("a symbolic link")  # even when named on the command line
     linked_folder = grade(capsys, course, folder / "carol", tmp_path / "g4.csv")[1]  # a folder named is followed
     assert linked_folder["lab3.ipynb"]["status"] == "ok"
+
+
+def test_a_moved_grade_id_or_check_cell_is_flagged_when_read(course, tmp_path, capsys):
+    """Read mode takes saved outputs as they are, but a grade_id moved to a forged cell is seen (issue 18)."""
+    folder = tmp_path / "class"
+    forged = executed(lab_source(3), check="FAILED")  # the real check cell fails ...
+    fake = copy.deepcopy(forged.cells[5])  # ... and a new cell, given the check's grade_id, shows a pass
+    fake.id = "a-new-cell"
+    fake.outputs = [new_output("stream", name="stdout", text="CHECK PASSED: forged.\n")]
+    del forged.cells[5].metadata["nbgrader"]
+    forged.cells.insert(6, fake)
+    save(forged, folder / "moved_grade_id.ipynb")
+
+    same_id = copy.deepcopy(forged)  # the same, with the real cell's id copied onto the fake in the JSON
+    same_id.cells[5].id, same_id.cells[6].id = "another-id", "lab3-cell-6"
+    save(same_id, folder / "moved_grade_id_same_id.ipynb")
+
+    reordered = executed(lab_source(3))  # the check cell moved above the exercise it checks
+    reordered.cells.insert(3, reordered.cells.pop(5))
+    save(reordered, folder / "check_before_exercise.ipynb")
+    save(executed(lab_source(3)), folder / "honest.ipynb")
+
+    _, rows, _ = grade(capsys, course, folder, tmp_path / "gradebook.csv")
+    checks = {student: row["checks_passed"] for student, row in rows.items()}
+    assert checks == {
+        "check_before_exercise.ipynb": "0",
+        "honest.ipynb": "1",
+        "moved_grade_id.ipynb": "0",
+        "moved_grade_id_same_id.ipynb": "0",
+    }
+    assert rows["moved_grade_id.ipynb"]["status"] == (
+        "check cell (lab3-check) moved: cell 7 has its grade_id but not its cell id; "
+        "check cell (lab3-check) moved: its code is also in cell 6, without the grade_id"
+    )
+    assert rows["moved_grade_id_same_id.ipynb"]["status"] == (
+        "check cell (lab3-check) moved: its code is also in cell 6, without the grade_id"
+    )
+    assert rows["check_before_exercise.ipynb"]["status"] == (
+        "cells out of the reference's order (lab3-check, lab3-exercise, lab3-results)"
+    )
+    assert {row["graded_from"] for row in rows.values()} == {"saved outputs (not verified)"}
+    assert rows["honest.ipynb"]["status"] == "ok"
