@@ -17,6 +17,8 @@ import io
 import json
 import os
 import shutil
+import subprocess
+import sys
 import textwrap
 import time
 from pathlib import Path
@@ -359,3 +361,57 @@ def test_without_bubblewrap_execute_stops_with_a_clear_message(tmp_path, capsys,
     err = capsys.readouterr().err
     assert "bubblewrap sandbox, and `bwrap` is not on PATH" in err and "--no-sandbox" in err
     assert not (tmp_path / "g.csv").exists()
+
+
+def test_the_sandbox_dies_with_the_grader(tmp_path):
+    """The grader killed outright (SIGKILL: no clean-up runs): its sandboxes, and all they started, go with it."""
+    course = make_course(tmp_path / "course")
+    hang = lab_source(1)
+    hang.cells.insert(1, new_code_cell("import time\ntime.sleep(600)"))
+    save(hang, tmp_path / "class" / "hangs.ipynb")
+    args = ["grade", str(tmp_path / "class"), "--execute", "--course", str(course), "--out", str(tmp_path / "g.csv")]
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    grader = subprocess.Popen([sys.executable, "instructor.py", *args], cwd=instructor.COURSE, **quiet)
+    try:
+        deadline = time.monotonic() + 60
+        while not kernels_below(grader.pid) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        sandbox = descendants(grader.pid)
+        assert kernels_below(grader.pid) and list(sandbox.values()).count("bwrap") == 2, sandbox  # bwrap, its pid 1
+    finally:
+        grader.kill()
+        grader.wait()
+    deadline = time.monotonic() + 10
+    while [pid for pid in sandbox if Path(f"/proc/{pid}").exists()] and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not [pid for pid in sandbox if Path(f"/proc/{pid}").exists()], "a sandbox outlived the grader"
+    assert not (tmp_path / "g.csv").exists()
+
+
+def kernels_below(parent: int) -> list[str]:
+    """The kernels (``python -m ipykernel_launcher``) among the processes below ``parent``."""
+    found = []
+    for pid in descendants(parent):
+        try:
+            if b"ipykernel_launcher" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                found.append(pid)
+        except OSError:
+            pass
+    return found
+
+
+def descendants(parent: int) -> dict[str, str]:
+    """Process id -> program name, for every process below ``parent``."""
+    table = {}
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            continue
+        name, rest = stat.split("(", 1)[1].rsplit(")", 1)
+        table[pid] = (rest.split()[1], name)
+    found, frontier = {}, {str(parent)}
+    while frontier:
+        frontier = {pid for pid, (ppid, _) in table.items() if ppid in frontier and pid not in found}
+        found.update({pid: table[pid][1] for pid in frontier})
+    return found
