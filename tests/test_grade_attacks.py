@@ -161,6 +161,7 @@ def attacks(course: Path, folder: Path, gradebook: Path) -> dict[str, str]:
             """),
         # Honest, but floods its own output: the output is capped, the check still counts.
         "floods_output.ipynb": SOLVED + "\nfor i in range(5000):\n    print(i)",
+        "floods_bytes.ipynb": SOLVED + "\nprint('x' * 11_000_000)",
     }
 
 
@@ -263,6 +264,8 @@ def test_output_is_capped_per_cell(class_run):
     row = class_run["rows"]["floods_output.ipynb"]
     assert row["status"] == "output cut in cell 5 (more than 1,000 lines kept)"
     assert row["checks_passed"] == "1"  # the check cell's own output is kept
+    row = class_run["rows"]["floods_bytes.ipynb"]
+    assert (row["status"], row["checks_passed"]) == ("output cut in cell 5 (more than 10,485,760 bytes kept)", "1")
 
 
 def test_what_a_kernel_sees_in_the_sandbox(tmp_path, monkeypatch, capfd):
