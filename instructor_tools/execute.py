@@ -184,7 +184,7 @@ def _kill(client) -> None:
     for manager in client.managers:
         process = getattr(getattr(manager, "provisioner", None), "process", None)
         if process is not None and process.poll() is None:
-            with contextlib.suppress(OSError):
+            with contextlib.suppress(OSError, AttributeError):  # no process groups on Windows
                 os.killpg(process.pid, signal.SIGKILL)
             with contextlib.suppress(OSError, subprocess.TimeoutExpired):
                 process.kill()
