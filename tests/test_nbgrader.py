@@ -14,9 +14,11 @@ nbgrader comes from requirements-instructor.txt, which ``make test`` installs.
 
 from __future__ import annotations
 
+import copy
 import csv
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -24,6 +26,8 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from test_grade_attacks import SOLVED, attacks
+from test_instructor import lab_source, make_course
 
 import instructor_tools.release as releasing
 import utils
@@ -35,6 +39,14 @@ ASSIGNMENTS = {lab: f"lab{lab}" for lab in notebooks.LAB_NOTEBOOKS}
 #: The files each lab needs beside it, copied into every assignment (nbgrader copies them on).
 SUPPORT_FILES = ("utils.py", "exercise_checks.py", "requirements.txt")
 STUDENTS = ("reference", "untouched")
+#: A fourth course, of the small fixture lab: a solved copy and the two forged verdicts nbgrader must also give 0.
+ATTACKS = "attacks"
+_FORGED = attacks(Path("course"), Path("class"), Path("gradebook.csv"))
+ATTACK_SUBMISSIONS = {
+    "honest": SOLVED,
+    "clears_output": _FORGED["clears_output.ipynb"],
+    "dies_after_print": _FORGED["dies_after_print.ipynb"],
+}
 
 
 def nbgrader(root: Path, env: dict, *args: str) -> subprocess.Popen:
@@ -45,18 +57,40 @@ def nbgrader(root: Path, env: dict, *args: str) -> subprocess.Popen:
     return process
 
 
-def finish(process: subprocess.Popen, timeout: float = 1800) -> None:
-    """Wait for an nbgrader command; fail the test with the end of its log if it failed."""
+def finish(process: subprocess.Popen, timeout: float = 1800, failing: tuple[str, ...] = ()) -> None:
+    """Wait for an nbgrader command; fail the test with the end of its log if it failed.
+
+    ``failing`` are students whose notebook nbgrader is expected not to grade (it scores them 0): it then exits 1.
+    """
     try:
         process.wait(timeout)
     finally:
         process.kill()
         process.log.close()
     log = Path(process.log.name).read_text()
-    assert process.returncode == 0, f"{' '.join(process.args[1:])} failed (exit {process.returncode}):\n{log[-5000:]}"
+    failed = sorted(set(re.findall(r"There was an error processing assignment '[^']*' for student '([^']*)'", log)))
+    expected = (0 if not failing else 1, sorted(failing))
+    assert (process.returncode, failed) == expected, (
+        f"{' '.join(process.args[1:])} failed (exit {process.returncode}, students {failed}):\n{log[-5000:]}"
+    )
 
 
-def new_course(root: Path, lab: int, env: dict) -> Path:
+def assignment_of(lab: int | str) -> str:
+    return ASSIGNMENTS.get(lab, ATTACKS)
+
+
+def hand_in_attacks(root: Path) -> None:
+    """The released fixture lab handed in three times: solved, and with each forged verdict of issue 18."""
+    released = nbformat.read(root / "release" / ATTACKS / notebooks.LAB_NOTEBOOKS[1], as_version=4)
+    for student, exercise in ATTACK_SUBMISSIONS.items():
+        submission = copy.deepcopy(released)
+        submission.cells[4].source = exercise
+        folder = root / "submitted" / student / ATTACKS
+        folder.mkdir(parents=True)
+        nbformat.write(submission, folder / notebooks.LAB_NOTEBOOKS[1])
+
+
+def new_course(root: Path, lab: int | str, env: dict) -> Path:
     """An nbgrader course holding one lab, as an instructor would set it up: ``source/labN/`` and a config."""
     root.mkdir()
     (root / "nbgrader_config.py").write_text(
@@ -67,9 +101,12 @@ def new_course(root: Path, lab: int, env: dict) -> Path:
         f"c.ClearSolutions.code_stub = {{'python': {chr(10).join(releasing.PLACEHOLDER)!r}}}\n"
         "c.Execute.timeout = 600\n"
     )
-    source = root / "source" / ASSIGNMENTS[lab]
+    source = root / "source" / assignment_of(lab)
     source.mkdir(parents=True)
-    shutil.copy(COURSE / notebooks.LAB_NOTEBOOKS[lab], source)
+    if lab == ATTACKS:  # the small lab of tests/test_instructor.py: its check calls the real exercise_checks.py
+        nbformat.write(lab_source(1), source / notebooks.LAB_NOTEBOOKS[1])
+    else:
+        shutil.copy(COURSE / notebooks.LAB_NOTEBOOKS[lab], source)
     for name in SUPPORT_FILES:
         shutil.copy(COURSE / name, source)
     return root
@@ -80,7 +117,8 @@ def courses(tmp_path_factory) -> dict[int, Path]:
     """Lab -> an nbgrader course that has released the lab and autograded both students.
 
     One course per lab, so that the three autogrades (each re-runs the lab twice)
-    can run at the same time without sharing a gradebook database.
+    can run at the same time without sharing a gradebook database; a fourth
+    (key ATTACKS) holds the small fixture lab, solved and with two forged verdicts.
     """
     if not NBGRADER.exists():
         pytest.fail(
@@ -111,14 +149,18 @@ def courses(tmp_path_factory) -> dict[int, Path]:
     }
     env.pop("PYTHONPATH", None)  # the notebooks import the copies beside them, as students' would
     courses = {lab: new_course(top / assignment, lab, env) for lab, assignment in ASSIGNMENTS.items()}
+    courses[ATTACKS] = new_course(top / ATTACKS, ATTACKS, env)
     for step in ("generate_assignment", "autograde"):
-        running = [nbgrader(root, env, step, ASSIGNMENTS[lab]) for lab, root in courses.items()]
-        for process in running:
-            finish(process)
-        if step == "generate_assignment":  # hand in the reference notebook and the untouched released copy
-            for lab, root in courses.items():
+        running = {lab: nbgrader(root, env, step, assignment_of(lab)) for lab, root in courses.items()}
+        for lab, process in running.items():
+            # nbgrader does not grade a notebook whose kernel died (it scores it 0), and says so with exit status 1.
+            finish(process, failing=("dies_after_print",) if (lab, step) == (ATTACKS, "autograde") else ())
+        if step == "generate_assignment":
+            for lab in ASSIGNMENTS:  # hand in the reference notebook and the untouched released copy
                 for student, folder in zip(STUDENTS, ("source", "release"), strict=True):
+                    root = courses[lab]
                     shutil.copytree(root / folder / ASSIGNMENTS[lab], root / "submitted" / student / ASSIGNMENTS[lab])
+            hand_in_attacks(courses[ATTACKS])
     for root in courses.values():
         finish(nbgrader(root, env, "export", "--to", str(root / "grades.csv")))
     return courses
@@ -216,3 +258,25 @@ def test_nbgrader_and_grade_read_the_same_verdict(courses, lab):
     assert any(output.output_type == "error" for output in check.outputs)
     # The results cell ran in the unsolved copy too: it still records the lab's figures.
     assert rows[1]["figures"] and all(value is not None for value in rows[1]["figures"].values())
+
+
+def test_nbgrader_agrees_that_a_forged_verdict_scores_nothing(courses, tmp_path):
+    """Issue 18: a pass printed after the check raised, or just before the kernel dies, is worth 0 in both graders.
+
+    nbgrader 0.9.6 scores the check cell from the kernel's reply; `grade --execute` (in the sandbox) too.
+    """
+    scores = grades(courses)
+    theirs = {student: scores[(ATTACKS, student)][0] for student in ATTACK_SUBMISSIONS}
+    assert theirs == {"honest": 1.0, "clears_output": 0.0, "dies_after_print": 0.0}
+    root = courses[ATTACKS]
+    files = [
+        (student, root / "submitted" / student / ATTACKS / notebooks.LAB_NOTEBOOKS[1]) for student in ATTACK_SUBMISSIONS
+    ]
+    rows = grading.grade(files, make_course(tmp_path / "course"), execute=True, jobs=2)
+    ours = {row["student"]: row["checks_passed"] for row in rows}
+    assert ours == {"honest": 1, "clears_output": 0, "dies_after_print": 0}, [row["status"] for row in rows]
+    # nbgrader keeps the forged line, and adds the error from the kernel's reply, which the forger had cleared.
+    forged = nbformat.read(root / "autograded" / "clears_output" / ATTACKS / notebooks.LAB_NOTEBOOKS[1], 4)
+    check = forged.cells[5]
+    assert any("CHECK PASSED: forged" in output.get("text", "") for output in check.outputs)
+    assert [output.ename for output in check.outputs if output.output_type == "error"] == ["CheckFailed"]
