@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from instructor_tools.course import Course
-from instructor_tools.execute import GRADE_TIMEOUT, runner
+from instructor_tools.execute import GRADE_TIMEOUT, grading_run
 from instructor_tools.gradebook import gradebook_text, printable, write_gradebook
 from instructor_tools.grading import grade, notebook_files
 from instructor_tools.notebooks import BEGIN_SOLUTION, COURSE, LAB_NOTEBOOKS
@@ -90,7 +90,7 @@ def _cmd_grade(args) -> int:
             print(NO_SANDBOX_WARNING + "\n", file=sys.stderr)
         private = (*(path for _, path in files), out.resolve())
         try:
-            with runner(course, args.timeout, args.kernel, not args.no_sandbox, private) as run:
+            with grading_run(course, args.timeout, args.kernel, not args.no_sandbox, private) as run:
                 if run.data is None:
                     print(
                         f"WARNING: no data cache in {printable(str(course.folder / 'data'))}: the labs will fail "

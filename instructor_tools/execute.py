@@ -25,6 +25,7 @@ from exercise_checks import CHECK_FAILED
 from instructor_tools.course import Course
 from instructor_tools.notebooks import Reference, as_text, code_cells, restore_locked_cells
 from instructor_tools.sandbox import Sandbox, find_sandbox, kernel_python
+from utils import DATA_ENV
 
 #: Seconds one notebook may run under ``grade --execute``, all cells together, kernel start included.
 GRADE_TIMEOUT = 600
@@ -64,7 +65,7 @@ class Execution:
 
 
 @contextlib.contextmanager
-def runner(
+def grading_run(
     course: Course,
     timeout: float = GRADE_TIMEOUT,
     kernel: str | None = None,
@@ -101,7 +102,7 @@ def _short_temp_dir() -> str | None:
 
 def _data_dir(course: Course) -> Path | None:
     """The data cache the labs read, as ``utils.data_dir`` finds it for this course: None if there is none."""
-    folder = Path(os.environ.get("SPAM_LABS_DATA") or course.folder / "data")
+    folder = Path(os.environ.get(DATA_ENV) or course.folder / "data")
     return folder.resolve() if folder.is_dir() else None
 
 
@@ -139,7 +140,7 @@ def executed_copy(notebook: dict, runner: Runner, reference: Reference | None = 
         problems += asyncio.run(_run(client, runner, private))
     finally:
         shutil.rmtree(private, ignore_errors=True)
-    problems += client.output_cut
+    problems += [f"output cut in cell {number} (more than {limit} kept)" for number, limit in client.output_cut.items()]
     return Execution(run, problems, client.replies, client.sent_errors, runner.sandbox is not None)
 
 
@@ -246,7 +247,7 @@ def _grading_client(notebook, runner: Runner, private: Path):
         def __init__(self, nb, **kwargs):
             super().__init__(nb, **kwargs)
             self.managers, self.running = managers, None
-            self.replies, self.sent_errors, self.output_cut = {}, set(), []
+            self.replies, self.sent_errors, self.output_cut = {}, set(), {}  # output_cut: cell -> the limit hit
             self._lines, self._bytes = {}, 0
             self.on_cell_execute = self._started
             self.on_cell_executed = self._replied
@@ -272,9 +273,8 @@ def _grading_client(notebook, runner: Runner, private: Path):
             size = len(str(content))
             lines = self._lines.get(cell_index, 0) + (text.count("\n") if isinstance(text, str) else 0)
             if self._bytes + size > MAX_OUTPUT_BYTES or lines > MAX_OUTPUT_LINES:
-                if not any(f"cell {cell_index + 1}" in note for note in self.output_cut):
-                    limit = f"{MAX_OUTPUT_LINES:,} lines" if lines > MAX_OUTPUT_LINES else f"{MAX_OUTPUT_BYTES:,} bytes"
-                    self.output_cut.append(f"output cut in cell {cell_index + 1} (more than {limit} kept)")
+                limit = f"{MAX_OUTPUT_LINES:,} lines" if lines > MAX_OUTPUT_LINES else f"{MAX_OUTPUT_BYTES:,} bytes"
+                self.output_cut.setdefault(cell_index + 1, limit)
                 return None
             self._lines[cell_index], self._bytes = lines, self._bytes + size
             return super().output(outs, msg, display_id, cell_index)
@@ -293,5 +293,5 @@ def kernel_environment(runner: Runner) -> dict[str, str]:
     python_path = os.pathsep.join(filter(None, [str(runner.lab_files), os.environ.get("PYTHONPATH")]))
     environment = {**os.environ, "PYTHONPATH": python_path}
     if runner.data is not None:
-        environment["SPAM_LABS_DATA"] = str(runner.data)
+        environment[DATA_ENV] = str(runner.data)
     return environment

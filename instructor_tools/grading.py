@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 from instructor_tools.course import Course, as_course
-from instructor_tools.execute import GRADE_TIMEOUT, Execution, Runner, executed_copy, runner
+from instructor_tools.execute import GRADE_TIMEOUT, Execution, Runner, executed_copy, grading_run
 from instructor_tools.notebooks import (
     COURSE,
     NotANotebook,
@@ -42,14 +42,14 @@ def grade(
 
     Every file is read once, before anything runs, so no submission can change
     another before it is graded. With ``execute`` (True, or a Runner made by
-    ``execute.runner``), each notebook is re-run in a fresh kernel, in the
+    ``execute.grading_run``), each notebook is re-run in a fresh kernel, in the
     sandbox unless ``sandboxed`` is False, up to ``jobs`` at the same time.
     The rows are the same whatever ``jobs`` is.
     """
     course = as_course(course)
     if execute is True:
         private = tuple(path for _, path in files)
-        with runner(course, timeout, kernel, sandboxed, private) as made:
+        with grading_run(course, timeout, kernel, sandboxed, private) as made:
             return grade(files, course, made, progress=progress, jobs=jobs)
     from tqdm import tqdm
 

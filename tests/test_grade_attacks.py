@@ -312,7 +312,7 @@ def test_what_a_kernel_sees_in_the_sandbox(tmp_path, monkeypatch, capfd):
         """)
     notebook = lab_source(1)
     notebook.cells.insert(1, new_code_cell(probe))
-    with execute.runner(Course.read(course), timeout=120, private_to_grader=(other,)) as run:
+    with execute.grading_run(Course.read(course), timeout=120, private_to_grader=(other,)) as run:
         assert run.sandbox is not None
         done = execute.executed_copy(json.loads(json.dumps(notebook)), run)
     assert done.problems == [], done.problems
