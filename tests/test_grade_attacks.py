@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 from nbformat.v4 import new_code_cell
-from test_instructor import lab_source, make_course, save
+from test_instructor import lab_source, make_course, require_sandbox, save
 
 import instructor
 import instructor_tools.release as releasing
@@ -168,6 +168,7 @@ def attacks(course: Path, folder: Path, gradebook: Path) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def class_run(tmp_path_factory):
     """The attacks graded once, in the sandbox, two at a time: (exit status, rows, printed, course, gradebook)."""
+    require_sandbox()
     tmp = tmp_path_factory.mktemp("attacks")
     course = make_course(tmp / "course")
     before = {p.name: p.read_bytes() for p in course.iterdir()}
@@ -270,6 +271,7 @@ def test_output_is_capped_per_cell(class_run):
 
 def test_what_a_kernel_sees_in_the_sandbox(tmp_path, monkeypatch, capfd):
     """One kernel probes its sandbox: the lab's modules and data, no course folder, no network, no other process."""
+    require_sandbox()
     course = make_course(tmp_path / "course")
     other = save(lab_source(1), tmp_path / "class" / "other.ipynb")
     monkeypatch.setenv("GRADER_SECRET", "not for students")
@@ -368,6 +370,7 @@ def test_without_bubblewrap_execute_stops_with_a_clear_message(tmp_path, capsys,
 
 def test_the_sandbox_dies_with_the_grader(tmp_path):
     """The grader killed outright (SIGKILL: no clean-up runs): its sandboxes, and all they started, go with it."""
+    require_sandbox()
     course = make_course(tmp_path / "course")
     hang = lab_source(1)
     hang.cells.insert(1, new_code_cell("import time\ntime.sleep(600)"))

@@ -42,6 +42,23 @@ FIGURES = {
 SOLUTION_LINES = ["words = text.lower().split()", "return 'subscribe' in words"]
 
 
+@pytest.fixture
+def sandbox():
+    """For tests of `grade --execute`, which runs each notebook in a bubblewrap sandbox (see require_sandbox)."""
+    require_sandbox()
+
+
+def require_sandbox():
+    """Skip a test of the sandbox where there can be none (not Linux); on Linux without bubblewrap, fail saying why.
+
+    CI installs bubblewrap (.ci/run), so there these tests always run.
+    """
+    if sys.platform != "linux":
+        pytest.skip("grade --execute's sandbox is bubblewrap, which is Linux only")
+    if shutil.which("bwrap") is None:
+        pytest.fail("bubblewrap is not installed: `sudo apt-get install bubblewrap` (grade --execute runs in it)")
+
+
 CHECK_SOURCE = (
     "import exercise_checks\n\n"
     "try:\n    found = [looks_like_spam(c) for c in comments]\nexcept NotImplementedError:\n    found = None\n"
@@ -519,7 +536,7 @@ def test_grading_30_notebooks_costs_little_more_than_starting_the_command(course
 # --------------------------------------------------------------------------
 
 
-def test_execute_reruns_a_student_copy_from_scratch(course, tmp_path, capsys):
+def test_execute_reruns_a_student_copy_from_scratch(sandbox, course, tmp_path, capsys):
     assert instructor.main(["release", str(tmp_path / "student"), "--course", str(course)]) == 0
     # A student hands in the copy unsolved, with outputs edited to claim a pass and results.
     tampered = executed(nbformat.read(tmp_path / "student" / notebooks.LAB_NOTEBOOKS[1], as_version=4))
@@ -545,7 +562,7 @@ def test_execute_reruns_a_student_copy_from_scratch(course, tmp_path, capsys):
     assert tampered.read_bytes() == before  # the re-run is graded in memory, never saved
 
 
-def test_execute_timeout_bounds_the_whole_notebook(course, tmp_path, capsys):
+def test_execute_timeout_bounds_the_whole_notebook(sandbox, course, tmp_path, capsys):
     """40 cells of 0.9 s each: each cell is under any per-cell limit, the notebook is not (issue 18: it ran 46 s)."""
     cells = [new_code_cell("import time\ntime.sleep(0.9)") for _ in range(40)]
     slow = save(new_notebook(cells=[new_markdown_cell("# Lab 2: slow"), *cells]), tmp_path / "slow.ipynb")
@@ -727,7 +744,7 @@ def test_honest_real_labs_grade_ok(tmp_path, capsys):
         }
 
 
-def test_honest_real_labs_get_full_marks_in_the_sandbox(tmp_path, capsys):
+def test_honest_real_labs_get_full_marks_in_the_sandbox(sandbox, tmp_path, capsys):
     """Labs 1 and 3 re-run in the sandbox, two at a time: the lab's packages, modules and data cache are all there.
 
     Lab 2 (37 s alone) is left to tests/test_nbgrader.py, which runs it unconfined; it ran in the sandbox by hand.
@@ -755,7 +772,7 @@ def parsed(text: str):
         return text
 
 
-def test_execute_gives_forged_submissions_no_check(course, tmp_path, capsys):
+def test_execute_gives_forged_submissions_no_check(sandbox, course, tmp_path, capsys):
     """Re-run with the reference's check and results cells: what the student's own code prints does not count."""
     assert instructor.main(["release", str(tmp_path / "student"), "--course", str(course)]) == 0
     released = nbformat.read(tmp_path / "student" / notebooks.LAB_NOTEBOOKS[1], as_version=4)
@@ -819,7 +836,7 @@ def sleepy(lab_notebook, code):
     return notebook
 
 
-def test_parallel_grading_matches_serial_and_is_faster(course, tmp_path, capsys):
+def test_parallel_grading_matches_serial_and_is_faster(sandbox, course, tmp_path, capsys):
     """4 submissions (one failing, one killing its kernel) re-run with --jobs 2 and --jobs 1: same gradebook."""
     folder = tmp_path / "class"
     solved = lab_source(1)
@@ -850,7 +867,7 @@ def test_parallel_grading_matches_serial_and_is_faster(course, tmp_path, capsys)
     assert ratio < 0.9, f"--jobs 2 took {seconds['2']:.1f} s, --jobs 1 {seconds['1']:.1f} s"
 
 
-def test_a_hanging_submission_does_not_hold_up_the_others(course, tmp_path, capsys):
+def test_a_hanging_submission_does_not_hold_up_the_others(sandbox, course, tmp_path, capsys):
     folder = tmp_path / "class"
     save(sleepy(lab_source(1), "import time\ntime.sleep(600)"), folder / "hangs.ipynb")
     for name in ("a", "b"):

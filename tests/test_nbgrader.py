@@ -27,7 +27,7 @@ from pathlib import Path
 import nbformat
 import pytest
 from test_grade_attacks import SOLVED, attacks
-from test_instructor import lab_source, make_course
+from test_instructor import lab_source, make_course, require_sandbox
 
 import instructor_tools.release as releasing
 import utils
@@ -268,6 +268,7 @@ def test_nbgrader_agrees_that_a_forged_verdict_scores_nothing(courses, tmp_path)
     scores = grades(courses)
     theirs = {student: scores[(ATTACKS, student)][0] for student in ATTACK_SUBMISSIONS}
     assert theirs == {"honest": 1.0, "clears_output": 0.0, "dies_after_print": 0.0}
+    require_sandbox()
     root = courses[ATTACKS]
     files = [
         (student, root / "submitted" / student / ATTACKS / notebooks.LAB_NOTEBOOKS[1]) for student in ATTACK_SUBMISSIONS
