@@ -384,9 +384,13 @@ def test_the_sandbox_dies_with_the_grader(tmp_path):
             time.sleep(0.2)
         sandbox = descendants(grader.pid)
         assert kernels_below(grader.pid) and list(sandbox.values()).count("bwrap") == 2, sandbox  # bwrap, its pid 1
+        command = min(sandbox, key=int)
+        argv = Path(f"/proc/{command}/cmdline").read_bytes().split(b"\0")
+        workspace = Path(os.fsdecode(argv[argv.index(b"--bind") + 1])).parent  # a killed grader cannot remove it
     finally:
         grader.kill()
         grader.wait()
+    shutil.rmtree(workspace)
     deadline = time.monotonic() + 10
     while [pid for pid in sandbox if Path(f"/proc/{pid}").exists()] and time.monotonic() < deadline:
         time.sleep(0.2)
