@@ -158,7 +158,7 @@ def install_missing_packages() -> list[str]:
         raise EnvironmentProblem(
             f"Could not install {', '.join(wanted)} without changing the packages this Python already has. "
             "pip said:\n  " + "\n  ".join(errors) + "\nIf the network is down, reconnect and run the cell again; "
-            "otherwise this runtime's packages no longer fit the labs: please report it (README.md, 'Run it on Colab')."
+            "otherwise this runtime's packages no longer fit the labs (README.md, Troubleshooting)."
         )
     importlib.invalidate_caches()
     return wanted
