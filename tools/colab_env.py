@@ -258,6 +258,11 @@ def _locked(path: Path):
 
 def colab_env() -> Path:
     """The cached Colab-like environment's folder (``.../env``), built first if there is none for this key."""
+    if not FREEZE.is_file():
+        raise RuntimeError(
+            f"Colab's package list is not at {FREEZE}: put ../shared beside the clone (as CI has it) or name "
+            "the file with SPAM_LABS_COLAB_FREEZE=/path/to/pip-freeze.txt."
+        )
     python = find_python()
     cpu_index = torch_cpu_index_reachable()
     folder = cache_dir() / f"colab-{build_key(python, cpu_index)}"
