@@ -50,7 +50,7 @@ import importlib.util
 import os
 
 SPAM_LABS_REPO = os.environ.get("SPAM_LABS_REPO", "{repository}")
-HELPERS = ("utils.py", "exercise_checks.py", "requirements.txt")
+HELPERS = {helpers}
 ON_COLAB = importlib.util.find_spec("google.colab") is not None
 
 
@@ -74,6 +74,7 @@ if ON_COLAB and not all(os.path.exists(name) for name in HELPERS):
                 why = result.stderr.strip()
                 raise SetupError(f"could not get the labs' helper modules from {{SPAM_LABS_REPO}}: {{why}}")
         for name in HELPERS:
+            os.makedirs(os.path.dirname(name) or ".", exist_ok=True)
             shutil.copy(os.path.join(clone, name), name)
     importlib.invalidate_caches()
 if not os.path.exists("utils.py"):
@@ -87,6 +88,9 @@ import utils
 if ON_COLAB:
     utils.install_missing_packages()
 utils.check_environment()"""
+
+#: The files the set-up cell copies from the repository on Colab: what the labs read besides themselves.
+HELPERS = ("utils.py", "exercise_checks.py", "requirements.txt")
 
 #: What the old first cell held; the script replaces it, and nothing else it does not recognise.
 OLD_SETUP = "import utils\n\nutils.check_environment()"
@@ -105,7 +109,8 @@ def binder_url(notebook: str | None = None) -> str:
 
 
 def setup_cell_source() -> str:
-    return SETUP_CELL.format(repository=repository_url())
+    helpers = "(" + ", ".join(f'"{name}"' for name in HELPERS) + ")"  # as ruff formats it
+    return SETUP_CELL.format(repository=repository_url(), helpers=helpers)
 
 
 def badges(notebook: str | None = None) -> str:
