@@ -84,6 +84,13 @@ def test_a_notebook_opened_alone_says_how_to_set_up(tmp_path):
     assert "Traceback" not in result.stdout + result.stderr
 
 
+def test_helpers_on_the_path_will_do(tmp_path):
+    """As `python instructor.py grade --execute` runs a lab: in an empty folder, the course on PYTHONPATH."""
+    result = run_setup_cell(tmp_path, PYTHONPATH=str(ROOT))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.startswith("Environment OK")
+
+
 def test_on_colab_an_unreachable_repository_is_one_clear_message(tmp_path):
     colab = tmp_path / "stand-in" / "google" / "colab"
     colab.mkdir(parents=True)

@@ -77,7 +77,7 @@ if ON_COLAB and not all(os.path.exists(name) for name in HELPERS):
             os.makedirs(os.path.dirname(name) or ".", exist_ok=True)
             shutil.copy(os.path.join(clone, name), name)
     importlib.invalidate_caches()
-if not os.path.exists("utils.py"):
+if not (importlib.util.find_spec("utils") and importlib.util.find_spec("exercise_checks")):
     raise SetupError(
         "this notebook needs the course's helper modules (utils.py, exercise_checks.py) beside it. Open it in "
         f"Google Colab (the badge at the top), or get the whole course: git clone {{SPAM_LABS_REPO}}, then run "
