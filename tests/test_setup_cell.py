@@ -103,3 +103,17 @@ def test_on_colab_an_unreachable_repository_is_one_clear_message(tmp_path):
     assert result.stdout.startswith(f"SET-UP FAILED: could not get the labs' helper modules from {missing}: ")
     assert "does not exist" in result.stdout
     assert sorted(p.name for p in content.iterdir()) == []  # nothing half-copied
+
+
+def test_on_colab_a_repository_without_the_helpers_is_one_clear_message(tmp_path):
+    colab = tmp_path / "stand-in" / "google" / "colab"
+    colab.mkdir(parents=True)
+    (colab / "__init__.py").write_text('"""Stand-in for Google Colab."""\n')
+    content, repo = tmp_path / "content", tmp_path / "repo"
+    content.mkdir()
+    repo.mkdir()
+    (repo / "utils.py").write_text("")
+    result = run_setup_cell(content, PYTHONPATH=str(tmp_path / "stand-in"), SPAM_LABS_REPO=str(repo))
+    assert result.returncode == 1
+    assert result.stdout.startswith(f"SET-UP FAILED: {repo} lacks a file the labs need: ")
+    assert "exercise_checks.py" in result.stdout

@@ -73,9 +73,12 @@ if ON_COLAB and not all(os.path.exists(name) for name in HELPERS):
             if result.returncode:
                 why = result.stderr.strip()
                 raise SetupError(f"could not get the labs' helper modules from {{SPAM_LABS_REPO}}: {{why}}")
-        for name in HELPERS:
-            os.makedirs(os.path.dirname(name) or ".", exist_ok=True)
-            shutil.copy(os.path.join(clone, name), name)
+        try:
+            for name in HELPERS:
+                os.makedirs(os.path.dirname(name) or ".", exist_ok=True)
+                shutil.copy(os.path.join(clone, name), name)
+        except OSError as error:
+            raise SetupError(f"{{SPAM_LABS_REPO}} lacks a file the labs need: {{error}}") from None
     importlib.invalidate_caches()
 if not (importlib.util.find_spec("utils") and importlib.util.find_spec("exercise_checks")):
     raise SetupError(
