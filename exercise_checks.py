@@ -390,8 +390,14 @@ def check_transformation_function(my_tf, rows, *, seed: int = 123, show: int = 4
 # Lab 3: slicing functions
 # --------------------------------------------------------------------------
 
-#: Below this many spam comments in a slice, one mistake moves the slice's F1 by several points.
-SF_FEW_SPAM = 10
+
+def f1_points_per_missed_spam(spam: int) -> float:
+    """F1 points (of 100) a slice with ``spam`` spam comments loses when a model that gets them all right misses one.
+
+    F1 = 2TP / (2TP + FP + FN) goes from 1 to 2(s - 1) / (2s - 1): the lab's reason to count comments, not F1
+    points, when it compares two models on a slice.
+    """
+    return 100 / (2 * spam - 1)
 
 
 def _sf_row(df, index) -> str:
@@ -443,11 +449,12 @@ def check_slicing_function(my_slice, *, valid, baseline_valid_preds=None, train=
 
     Calls the SF on every valid comment (and every ``train`` comment, if given, to count its members
     there), then prints the slice's size and spam count on valid and, given ``baseline_valid_preds``,
-    the baseline's F1 on the slice next to its overall valid F1. Fails on: something that is not a
-    slicing function (a plain function, a labeling function, None, ...), an SF that raises on some
-    comment (named), one that returns anything but True/False (None, numbers, including values in
-    [0, 1), which Snorkel truncates to 0, strings, match objects), and a slice with no valid member
-    or with every valid comment in it.
+    the baseline's F1 on the slice next to its overall valid F1 and how many of the slice's comments it
+    gets wrong, and what one missed spam costs the slice's F1 (why the lab's release check counts
+    comments). Fails on: something that is not a slicing function (a plain function, a labeling
+    function, None, ...), an SF that raises on some comment (named), one that returns anything but
+    True/False (None, numbers, including values in [0, 1), which Snorkel truncates to 0, strings, match
+    objects), and a slice with no valid member or with every valid comment in it.
     """
     import numpy as np
     from sklearn.metrics import accuracy_score, f1_score
@@ -503,14 +510,22 @@ def check_slicing_function(my_slice, *, valid, baseline_valid_preds=None, train=
             f"every valid comment is in the slice of {name}: a slice must single out a subset. Make the rule "
             "stricter, or check that it does not return True for every comment."
         )
+    spam = int(golds.sum())
     if baseline_valid_preds is not None:
         preds = np.asarray(baseline_valid_preds)
-        if golds.sum() == 0:
+        wrong = f"wrong on {int((preds[in_valid] != golds).sum())} of its {in_valid.sum()} comments"
+        if spam == 0:
             accuracy = 100 * accuracy_score(golds, preds[in_valid])
-            print(f"No spam in the slice, so F1 is undefined; the baseline's accuracy on it: {accuracy:.1f}%")
+            print(f"No spam in the slice, so F1 is undefined; the baseline's accuracy on it: {accuracy:.1f}%,\n{wrong}")
         else:
             overall = 100 * f1_score(valid["label"].to_numpy(), preds)
-            print(f"Baseline F1 on the slice: {100 * f1_score(golds, preds[in_valid]):.1f}% (overall: {overall:.1f}%)")
-    if golds.sum() < SF_FEW_SPAM:
-        print(f"Note: fewer than {SF_FEW_SPAM} spam comments in the slice: one mistake moves its F1 by several points.")
+            f1 = 100 * f1_score(golds, preds[in_valid])
+            print(f"Baseline on the slice: F1 {f1:.1f}% (overall: {overall:.1f}%), {wrong}")
+    if spam:
+        comments = "comment" if spam == 1 else "comments"
+        print(
+            f"With {spam} spam {comments} in the slice, one more missed spam costs about "
+            f"{f1_points_per_missed_spam(spam):.1f} points of its F1:\ncompare two models on it by counting the "
+            "comments they get wrong, as the lab's release check does."
+        )
     passed(f"`{name}` is a valid SF: {in_valid.sum()} of {len(valid)} valid comments are in its slice.")

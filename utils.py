@@ -4,7 +4,8 @@ The names the notebooks use come first:
 
 1. The notebooks' API: label values and seed, ``check_environment``, ``set_seeds``,
    ``load_spam_dataset``, ``load_spacy_model``, ``load_wordnet``, ``record_results``,
-   and ``compare_paired`` / ``unseen_text`` for honest comparisons.
+   ``compare_paired`` / ``unseen_text`` for honest comparisons, and
+   ``readable_comments`` to show comments without their HTML.
 
 Then how they work, for the curious:
 
@@ -385,12 +386,41 @@ def normalized_text(texts) -> pd.Series:
 def unseen_text(df: pd.DataFrame, *seen: pd.DataFrame) -> np.ndarray:
     """True for each comment of ``df`` whose normalized text appears in none of the ``seen`` frames.
 
-    Valid and test are two random halves of one video, so some test comments
-    repeat a valid (or train) comment word for word; a score on the unseen ones
+    Valid (120 comments) and test (250) are a random split of one video's comments, so some
+    test comments repeat a valid (or train) comment word for word; a score on the unseen ones
     shows how much those repeats help.
     """
     known = set().union(*(set(normalized_text(other.text)) for other in seen))
     return ~normalized_text(df.text).isin(known).to_numpy()
+
+
+def readable_comments(comments):
+    """Comments as YouTube showed them, for display: a copy of a Series of texts, or of a frame's ``text`` column.
+
+    The dataset keeps YouTube's HTML (``<br />`` line breaks, ``<a href=...>`` links, ``&#39;`` for ``'``)
+    and ends most comments with an invisible byte-order mark. Here a line break is drawn as ⏎, a link as its
+    text with its address in brackets, other tags are dropped and escaped characters decoded. Only the copy
+    changes: labeling functions still see the raw text.
+    """
+    import html
+    import re
+
+    def readable(text):
+        if not isinstance(text, str):
+            return text
+        text = re.sub(r"<br\s*/?>", " ⏎ ", text, flags=re.IGNORECASE)
+        text = re.sub(
+            r'<a\b[^>]*?href="([^"]*)"[^>]*>(.*?)</a>',
+            lambda m: m[2] if m[2] == m[1] else f"{m[2]} [{m[1]}]",
+            text,
+            flags=re.IGNORECASE | re.DOTALL,
+        )
+        text = re.sub(r"<[^>]+>", "", text)
+        return " ".join(html.unescape(text).replace("\ufeff", "").split())
+
+    if isinstance(comments, pd.DataFrame):
+        return comments.assign(text=comments["text"].map(readable))
+    return pd.Series(comments).map(readable)
 
 
 # --------------------------------------------------------------------------

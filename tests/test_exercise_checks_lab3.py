@@ -70,6 +70,7 @@ def passes(answer, capsys, **kwargs) -> str:
     check_slicing_function(answer, **kwargs)
     printed = capsys.readouterr().out
     assert exercise_checks.CHECK_PASSED in printed and exercise_checks.CHECK_FAILED not in printed
+    assert max(map(len, printed.splitlines())) <= exercise_checks.VERDICT_WIDTH  # no line wraps inside a word
     return printed
 
 
@@ -79,8 +80,24 @@ def passes(answer, capsys, **kwargs) -> str:
 def test_the_reference_solution_passes_and_reports_valid_only(capsys):
     printed = passes(my_slice, capsys, train=TRAIN)
     assert "my_slice: 2 of 8 valid comments (1 of them spam); 1 of 3 train comments" in printed
-    assert "Baseline F1 on the slice: 66.7% (overall: 85.7%)" in printed
+    assert "Baseline on the slice: F1 66.7% (overall: 85.7%), wrong on 1 of its 2 comments" in printed
+    assert "With 1 spam comment in the slice, one more missed spam costs about 100.0 points of its F1" in printed
+    assert "by counting the comments they get wrong" in printed
     assert "test" not in printed.lower()
+
+
+def test_f1_points_per_missed_spam_is_what_f1_score_loses():
+    """The arithmetic the check prints and the lab's release rule rests on, checked against scikit-learn."""
+    from sklearn.metrics import f1_score
+
+    for spam in range(1, 60):
+        golds = np.r_[np.ones(spam, dtype=int), np.zeros(5, dtype=int)]  # a slice: s spam, 5 ham
+        perfect, one_missed = golds.copy(), golds.copy()
+        one_missed[0] = 0
+        lost = 100 * (f1_score(golds, perfect) - f1_score(golds, one_missed, zero_division=0))
+        assert lost == pytest.approx(exercise_checks.f1_points_per_missed_spam(spam))
+    # The issue's point: one comment costs more than a 2-point tolerance on every slice up to 25 spam comments.
+    assert max(s for s in range(1, 1000) if exercise_checks.f1_points_per_missed_spam(s) > 2) == 25
 
 
 def test_answers_unlike_the_reference_pass(capsys):
@@ -112,8 +129,8 @@ def test_a_slice_without_spam_reports_accuracy_instead_of_f1(capsys):
         return "song" in x.text.lower()
 
     printed = passes(mentions_song, capsys)
-    assert "No spam in the slice, so F1 is undefined; the baseline's accuracy on it: 50.0%" in printed
-    assert "fewer than 10 spam comments" in printed
+    assert "No spam in the slice, so F1 is undefined; the baseline's accuracy on it: 50.0%,\nwrong on 1 of" in printed
+    assert "points of its F1" not in printed  # no spam: nothing for F1 to count
 
 
 # --- wrong answers fail, naming the mistake -----------------------------------------------------------

@@ -31,6 +31,7 @@ QUOTED_FROM_ELSEWHERE: dict[str, dict[str, str]] = {
         "0.05": "the significance level of utils.compare_paired's verdict (p < 0.05), which the sentence explains",
     },
     "03_spam_data_slicing_tutorial.ipynb": {
+        "0.05": "the significance level of utils.compare_paired's verdict (p < 0.05), which the sentence explains",
         "0.001": "a learning rate tried while choosing the training settings on valid (a setting, not a result)",
         "0.003": "a learning rate tried while choosing the training settings on valid (a setting, not a result)",
         "0.5": "the probability threshold the indicator-head cell applies (prob > 0.5), a setting",

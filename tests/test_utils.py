@@ -478,3 +478,22 @@ def test_results_table_shows_percentages_with_one_decimal_and_dicts_as_text():
     assert utils._shown({"keyword_views_pct": 6.31, "n": 3}, percent=False) == "keyword_views_pct: 6.3%, n: 3"
     assert utils._shown(["keyword_views", "social_links"], percent=False) == "keyword_views, social_links"
     assert utils._shown(0.8953, percent=False) == "0.8953" and utils._shown(14, percent=False) == "14"
+
+
+def test_readable_comments_shows_youtube_html_as_a_reader_saw_it_and_leaves_the_data_alone():
+    raw = [
+        "Party Rock<br />\ufeff",
+        'best part <a href="http://www.youtube.com/watch?v=KQ6&amp;t=2m19s">2:19</a> it&#39;s &lt;3',
+        'go <a href="http://adf.ly">http://adf.ly</a> <b>now</b>',
+        None,
+    ]
+    frame = pd.DataFrame({"text": raw, "label": [0, 0, 1, 0]})
+    shown = utils.readable_comments(frame)
+    assert shown.text.tolist()[:3] == [
+        "Party Rock ⏎",
+        "best part 2:19 [http://www.youtube.com/watch?v=KQ6&t=2m19s] it's <3",
+        "go http://adf.ly now",
+    ]
+    assert shown.text.isna().tolist() == [False, False, False, True] and shown.label.tolist() == [0, 0, 1, 0]
+    assert frame.text.tolist()[:3] == raw[:3] and frame.text.isna()[3]  # the data is unchanged
+    assert utils.readable_comments(frame.text).tolist()[0] == "Party Rock ⏎"
