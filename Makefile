@@ -11,7 +11,7 @@ KERNEL_SCOPE ?= --user
 # The index requirements.txt names for PyTorch's CPU builds; probed before installing (see below).
 TORCH_CPU_INDEX := https://download.pytorch.org/whl/cpu
 
-.PHONY: lab test unit lint check-pins setup clean
+.PHONY: lab test unit lint check-pins check-pins-refresh setup clean
 
 # JupyterLab refuses to start as root (as in many containers) unless told --allow-root.
 lab: setup
@@ -35,8 +35,13 @@ lint: $(VENV)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-# Needs PyPI: resolve requirements.txt for every supported platform and Python (CI runs this).
+# Needs PyPI: resolve requirements.txt for every supported platform and Python (CI runs this),
+# unless tools/pins-resolved.json records that this very requirements.txt already resolved.
 check-pins: $(VENV)/.installed
+	$(BIN)/python tools/check_pins.py --if-changed
+
+# Resolve again whatever the record says, and rewrite it (commit tools/pins-resolved.json).
+check-pins-refresh: $(VENV)/.installed
 	$(BIN)/python tools/check_pins.py
 
 # Everything a lab needs: the venv, the pinned packages, the Jupyter kernel, the data.
