@@ -22,13 +22,21 @@ lab: setup
 		$(BIN)/jupyter lab; \
 	fi
 
-# Everything: unit tests, then every notebook re-run by nbval and compared with its committed outputs.
+# Everything: the unit tests and every notebook re-run by nbval and compared with its committed outputs,
+# the files spread over TEST_WORKERS processes (pytest-xdist; a notebook's cells stay in one), then the
+# tests marked `alone`, which time parallel work and so need the cores to themselves. Both parts run even
+# if the first fails; pytest's exit 5 (no test selected) is no failure in the second. `pytest` by itself
+# runs the same tests, one file after another.
+TEST_WORKERS ?= auto
 test: setup $(VENV)/.installed-instructor
-	$(BIN)/python -m pytest
+	status=0; \
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder -m "not alone" || status=$$?; \
+	$(BIN)/python -m pytest -m alone || [ $$? = 5 ] || status=1; \
+	exit $$status
 
-# The fast unit tests alone (pytest tests), without re-running the notebooks or the nbgrader round trip.
+# The fast unit tests (pytest tests), without re-running the notebooks, the nbgrader round trip or the `alone` timings.
 unit: setup $(VENV)/.installed-instructor
-	$(BIN)/python -m pytest tests --ignore=tests/test_nbgrader.py
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) tests --ignore=tests/test_nbgrader.py -m "not alone"
 
 # Style: ruff's linter and formatter (configured in pyproject.toml), as CI runs them.
 lint: $(VENV)/.installed
