@@ -11,7 +11,7 @@ KERNEL_SCOPE ?= --user
 # The index requirements.txt names for PyTorch's CPU builds; probed before installing (see below).
 TORCH_CPU_INDEX := https://download.pytorch.org/whl/cpu
 
-.PHONY: lab test unit test-colab lint check-pins setup clean
+.PHONY: lab test unit test-colab lint check-pins check-pins-refresh setup clean
 
 # JupyterLab refuses to start as root (as in many containers) unless told --allow-root.
 lab: setup
@@ -22,13 +22,21 @@ lab: setup
 		$(BIN)/jupyter lab; \
 	fi
 
-# Everything: unit tests, then every notebook re-run by nbval and compared with its committed outputs.
+# Everything: the unit tests and every notebook re-run by nbval and compared with its committed outputs,
+# the files spread over TEST_WORKERS processes (pytest-xdist; a notebook's cells stay in one), then the
+# tests marked `alone`, which time parallel work and so need the cores to themselves. Both parts run even
+# if the first fails; pytest's exit 5 (no test selected) is no failure in the second. `pytest` by itself
+# runs the same tests, one file after another.
+TEST_WORKERS ?= auto
 test: setup $(VENV)/.installed-instructor
-	$(BIN)/python -m pytest
+	status=0; \
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder -m "not alone" || status=$$?; \
+	$(BIN)/python -m pytest -m alone || [ $$? = 5 ] || status=1; \
+	exit $$status
 
-# The fast unit tests alone (pytest tests), without re-running the notebooks or the nbgrader round trip.
+# The fast unit tests (pytest tests), without re-running the notebooks, the nbgrader round trip or the `alone` timings.
 unit: setup $(VENV)/.installed-instructor
-	$(BIN)/python -m pytest tests --ignore=tests/test_nbgrader.py
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) tests --ignore=tests/test_nbgrader.py -m "not alone"
 
 # Google Colab's versions (tests/test_colab.py): each lab alone in an empty folder, in a Colab-like Python 3.13
 # environment built from ../shared/colab/pip-freeze.txt. That environment is built once (7.5 GB) and cached
@@ -41,8 +49,13 @@ lint: $(VENV)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-# Needs PyPI: resolve requirements.txt for every supported platform and Python (CI runs this).
+# Needs PyPI: resolve requirements.txt for every supported platform and Python (CI runs this),
+# unless tools/pins-resolved.json records that this very requirements.txt already resolved.
 check-pins: $(VENV)/.installed
+	$(BIN)/python tools/check_pins.py --if-changed
+
+# Resolve again whatever the record says, and rewrite it (commit tools/pins-resolved.json).
+check-pins-refresh: $(VENV)/.installed
 	$(BIN)/python tools/check_pins.py
 
 # Everything a lab needs: the venv, the pinned packages, the Jupyter kernel, the data.

@@ -836,6 +836,7 @@ def sleepy(lab_notebook, code):
     return notebook
 
 
+@pytest.mark.alone
 def test_parallel_grading_matches_serial_and_is_faster(sandbox, course, tmp_path, capsys):
     """4 submissions (one failing, one killing its kernel) re-run with --jobs 2 and --jobs 1: same gradebook."""
     folder = tmp_path / "class"
@@ -867,6 +868,7 @@ def test_parallel_grading_matches_serial_and_is_faster(sandbox, course, tmp_path
     assert ratio < 0.9, f"--jobs 2 took {seconds['2']:.1f} s, --jobs 1 {seconds['1']:.1f} s"
 
 
+@pytest.mark.alone
 def test_a_hanging_submission_does_not_hold_up_the_others(sandbox, course, tmp_path, capsys):
     folder = tmp_path / "class"
     save(sleepy(lab_source(1), "import time\ntime.sleep(600)"), folder / "hangs.ipynb")

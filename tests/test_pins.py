@@ -92,3 +92,44 @@ def test_markers_pick_one_build_per_platform(target, python):
 def test_requirements_name_pytorch_cpu_index():
     options, _ = check_pins.read_requirements()
     assert "--extra-index-url https://download.pytorch.org/whl/cpu" in options
+
+
+def test_the_record_of_resolution_is_keyed_by_requirements_and_checks(tmp_path, monkeypatch):
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text("snorkel==0.10.0\n", encoding="utf-8")
+    record = tmp_path / "pins-resolved.json"
+    assert check_pins.record_holds(record, requirements) == (False, "no record (pins-resolved.json)")
+    record.write_text(
+        json.dumps(check_pins.new_record(check_pins.requirements_digest(requirements), {}, [])), encoding="utf-8"
+    )
+    holds, why = check_pins.record_holds(record, requirements)
+    assert holds, why
+    requirements.write_text("snorkel==0.10.0\nnumpy==2.4.6\n", encoding="utf-8")
+    holds, why = check_pins.record_holds(record, requirements)
+    assert not holds and "requirements.txt changed" in why
+    record.write_text(
+        json.dumps(check_pins.new_record(check_pins.requirements_digest(requirements), {}, [])), encoding="utf-8"
+    )
+    assert check_pins.record_holds(record, requirements)[0]
+    monkeypatch.setattr(check_pins, "PYTHONS", (*check_pins.PYTHONS, "3.14"))  # a Python added to the checks
+    holds, why = check_pins.record_holds(record, requirements)
+    assert not holds and "platforms or Pythons" in why
+    record.write_text("{not json", encoding="utf-8")
+    assert not check_pins.record_holds(record, requirements)[0]
+
+
+def test_if_changed_skips_only_a_full_check_of_recorded_requirements(monkeypatch, capsys):
+    monkeypatch.setattr(check_pins, "record_holds", lambda: (True, "unchanged"))
+    assert check_pins.main(["--if-changed"]) == 0
+    assert "nothing to resolve" in capsys.readouterr().out
+    resolved = []
+    monkeypatch.setattr(check_pins, "record_holds", lambda: (False, "requirements.txt changed"))
+    monkeypatch.setattr(check_pins, "reachable", lambda url: False)
+    monkeypatch.setattr(check_pins, "check_source_only", lambda reqs: [])
+    monkeypatch.setattr(
+        check_pins, "resolve", lambda *combo: resolved.append(combo[:2]) or {"ok": False, "seconds": 0, "error": "x"}
+    )
+    monkeypatch.setattr(check_pins, "RECORD", Path("/nonexistent/never-written.json"))
+    assert check_pins.main(["--if-changed"]) == 1
+    assert len(resolved) == len(check_pins.TARGETS) * len(check_pins.PYTHONS)
+    assert "resolving every platform and Python again" in capsys.readouterr().out

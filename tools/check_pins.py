@@ -16,11 +16,19 @@ Needs the package index (PyPI); CI runs it (``make check-pins``), a student's ``
 not. Exit status 0 when every platform resolves, 1 otherwise. Run from the repository root:
 
     .venv/bin/python tools/check_pins.py [--python 3.12 ...] [--platform linux-x86_64 ...]
+
+The pins change rarely and the dozen resolutions take minutes, so a full run that succeeds writes
+its outcome to ``tools/pins-resolved.json`` (commit it), keyed by the SHA-256 of requirements.txt
+and by what was checked (each platform's tags and markers, each Python). With ``--if-changed`` (CI's
+``make check-pins``) the run ends at once when that record matches, and resolves everything again,
+rewriting the record, when it does not; ``make check-pins-refresh`` always resolves again.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
+import hashlib
 import json
 import subprocess
 import sys
@@ -37,6 +45,7 @@ from packaging.utils import canonicalize_name
 
 ROOT = Path(__file__).resolve().parents[1]
 REQUIREMENTS = ROOT / "requirements.txt"
+RECORD = ROOT / "tools" / "pins-resolved.json"
 PYTHONS = ("3.11", "3.12", "3.13")
 # Pins published as a source archive only. pip refuses to build source archives for another
 # platform, so these are checked once here instead: each must build to a pure-Python wheel
@@ -203,14 +212,75 @@ def check_source_only(requirements: list[Requirement]) -> list[str]:
     return problems
 
 
+def checked_combinations() -> list[dict]:
+    """What a full run checks: every platform (its wheel tags and markers) under every Python."""
+    return [
+        {"platform": t.name, "python": python, "wheel_platforms": list(t.wheel_platforms), "markers": t.markers}
+        for t in TARGETS
+        for python in PYTHONS
+    ]
+
+
+def requirements_digest(path: Path = REQUIREMENTS) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def new_record(digest: str, lines: dict[str, str], indexes: list[str]) -> dict:
+    """The record of a full, successful run: for which requirements.txt (SHA-256), what was checked, what pip chose."""
+    return {
+        "requirements_sha256": digest,
+        "checked": checked_combinations(),
+        "source_only": list(SOURCE_ONLY),
+        "resolved_on": datetime.date.today().isoformat(),
+        "pip": _pip_version(),
+        "index_options": indexes,
+        "outcomes": lines,
+    }
+
+
+def record_holds(record_path: Path = RECORD, path: Path = REQUIREMENTS) -> tuple[bool, str]:
+    """Whether the committed record covers these exact requirements and everything a full run checks, and why."""
+    try:
+        record = json.loads(record_path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return False, f"no record ({record_path.name})"
+    except (OSError, ValueError) as error:
+        return False, f"unreadable record {record_path.name}: {error}"
+    if record.get("requirements_sha256") != requirements_digest(path):
+        return False, f"{path.name} changed since its last resolution ({record.get('resolved_on', '?')})"
+    if record.get("checked") != checked_combinations() or record.get("source_only") != list(SOURCE_ONLY):
+        return False, "the platforms or Pythons to check changed since the last resolution"
+    return True, f"{path.name} is unchanged since every platform and Python resolved on {record.get('resolved_on')}"
+
+
+def _pip_version() -> str:
+    from importlib.metadata import version
+
+    return version("pip")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--python", action="append", choices=PYTHONS, help="Python version(s); default: all")
     names = [t.name for t in TARGETS]
     parser.add_argument("--platform", action="append", choices=names, help="platform(s); default: all")
     parser.add_argument("--jobs", type=int, default=4, help="resolutions run at once (default: 4)")
+    parser.add_argument(
+        "--if-changed",
+        action="store_true",
+        help=f"resolve only if requirements.txt or the checks differ from {RECORD.name} (CI: make check-pins)",
+    )
     args = parser.parse_args(argv)
+    full = not args.python and not args.platform
+    if args.if_changed:
+        holds, why = record_holds()
+        if holds and full:
+            print(f"ok   {why} (record: tools/{RECORD.name}); nothing to resolve.")
+            print("     `make check-pins-refresh` resolves again (e.g. after a dependency of a pin had a new release).")
+            return 0
+        print(f"note: {why}: resolving every platform and Python again.")
 
+    digest = requirements_digest()  # before reading: the record names the file that was resolved
     options, requirements = read_requirements()
     kept = []
     for option in options:
@@ -235,6 +305,7 @@ def main(argv: list[str] | None = None) -> int:
     # The resolutions mostly wait on the index, so a few run at once; results print in order.
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
         outcomes = list(pool.map(lambda combo: resolve(*combo, kept, requirements), combos))
+    lines = {}
     for (target, python), outcome in zip(combos, outcomes, strict=True):
         label = f"{target.name:14} Python {python}"
         if not outcome["ok"]:
@@ -245,14 +316,21 @@ def main(argv: list[str] | None = None) -> int:
         chosen = outcome["chosen"]
         tf = next((chosen[n] for n in ("tensorflow-cpu", "tensorflow") if n in chosen), "no TensorFlow")
         nvidia = sum(name.startswith("nvidia-") for name in chosen)
-        print(
-            f"ok   {label} ({outcome['seconds']:.0f} s): {outcome['count']} wheels; "
+        line = (
+            f"{outcome['count']} wheels; "
             f"{chosen.get('torch', 'no torch')}{f' + {nvidia} NVIDIA wheels' if nvidia else ''}; {tf}"
         )
+        lines[f"{target.name} Python {python}"] = line
+        print(f"ok   {label} ({outcome['seconds']:.0f} s): {line}")
     if failures:
         print(f"{failures} platform/Python combination(s) cannot install requirements.txt: see above.")
         return 1
     print("requirements.txt resolves to wheels on every platform and Python checked.")
+    if full:
+        RECORD.write_text(json.dumps(new_record(digest, lines, kept), indent=1) + "\n", encoding="utf-8")
+        print(
+            f"Wrote tools/{RECORD.name}: commit it, so that CI skips these resolutions until requirements.txt changes."
+        )
     return 0
 
 
