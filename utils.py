@@ -326,14 +326,16 @@ def compare_paired(y_true, pred_a, pred_b, names=("A", "B")) -> pd.Series:
 
     Only the comments on which exactly one of the two is right can tell them
     apart: ``A right, B wrong`` (a of them) against ``B right, A wrong`` (b).
-    The exact McNemar test asks how likely so lopsided a split would be if both
-    were equally good (a fair coin over those a + b comments). The interval is
-    built from the same counts: an exact (Clopper-Pearson) 95% interval for the
-    share of A among the discordant comments, turned into an accuracy difference
-    with their number held fixed. It excludes zero exactly when p < 0.05, so the
-    interval and the verdict cannot disagree (a bootstrap interval can: with few
-    discordant comments it may miss zero while p > 0.05). Rows of several calls
-    stack into one table with ``pd.DataFrame``.
+    If both were equally good, each of those a + b comments would go A's way
+    with probability 1/2, like a fair coin. The exact McNemar test asks how
+    likely a split at least as lopsided as a : b would be then. The interval is
+    an exact (Clopper-Pearson) 95% interval for that probability, A's share of
+    the comments that tell the two apart; it leaves out 50% exactly when
+    p < 0.05, so the interval and the verdict cannot disagree. (A bootstrap
+    interval for the accuracy difference can: with few discordant comments it may
+    miss zero while p > 0.05. Scaling the share's interval to an accuracy
+    difference would hold a + b fixed and cover less than 95%.) Rows of several
+    calls stack into one table with ``pd.DataFrame``.
     """
     from scipy.stats import binomtest  # slow to import; only comparisons need it
 
@@ -344,10 +346,12 @@ def compare_paired(y_true, pred_a, pred_b, names=("A", "B")) -> pd.Series:
     if discordant:
         test = binomtest(only_a, discordant)
         p_value = test.pvalue
-        share = test.proportion_ci(confidence_level=0.95, method="exact")
-        low, high = (discordant / n * (2 * bound - 1) for bound in (share.low, share.high))
-    else:  # the two agree on every comment's correctness: nothing tells them apart
-        p_value, low, high = 1.0, 0.0, 0.0
+        interval = test.proportion_ci(confidence_level=0.95, method="exact")
+        share = (
+            f"{_percent_apart(only_a / discordant)} ({_percent_apart(interval.low)} to {_percent_apart(interval.high)})"
+        )
+    else:  # the two are right on exactly the same comments: nothing tells them apart
+        p_value, share = 1.0, "no comment tells them apart"
     name_a, name_b = names
     if p_value < 0.05:
         verdict = f"{name_a if only_a > only_b else name_b} is better"
@@ -360,8 +364,8 @@ def compare_paired(y_true, pred_a, pred_b, names=("A", "B")) -> pd.Series:
             "B right, A wrong": only_b,
             "accuracy A": f"{right_a.mean():.1%}",
             "accuracy B": f"{right_b.mean():.1%}",
-            "A - B (exact 95% CI)": f"{right_a.mean() - right_b.mean():+.1%} ({_signed_percent(low)} to "
-            f"{_signed_percent(high)})",
+            "A - B": f"{right_a.mean() - right_b.mean():+.1%}",
+            "A's share (exact 95% CI)": share,
             "McNemar p": round(float(p_value), 3),
             "verdict": verdict,
         },
@@ -369,12 +373,12 @@ def compare_paired(y_true, pred_a, pred_b, names=("A", "B")) -> pd.Series:
     )
 
 
-def _signed_percent(x: float) -> str:
-    """``x`` as a signed percentage with one decimal, or more where one would round a non-zero bound to 0.0%."""
-    decimals = 1
-    while x and round(x * 100, decimals) == 0 and decimals < 4:
+def _percent_apart(x: float) -> str:
+    """``x`` as a percentage with no decimals, or more where rounding would make a share other than 50% read 50%."""
+    decimals = 0
+    while x != 0.5 and round(x * 100, decimals) == 50 and decimals < 4:
         decimals += 1
-    return f"{x:+.{decimals}%}"
+    return f"{x:.{decimals}%}"
 
 
 def normalized_text(texts) -> pd.Series:

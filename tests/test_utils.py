@@ -430,7 +430,7 @@ def test_compare_paired_counts_only_the_comments_that_tell_the_two_apart():
     assert row["McNemar p"] == 0.0  # 20 to 0: two-sided exact p = 2 * 0.5**20
     assert row["verdict"] == "A is better"
     assert row["accuracy A"] == "95.0%" and row["accuracy B"] == "75.0%"
-    assert row["A - B (exact 95% CI)"].startswith("+20.0% (+")
+    assert row["A - B"] == "+20.0%" and row["A's share (exact 95% CI)"].startswith("100% (8")
 
     b = truth.copy()
     b[10:16] = 1 - b[10:16]  # 5 against 6: no evidence either way
@@ -439,16 +439,20 @@ def test_compare_paired_counts_only_the_comments_that_tell_the_two_apart():
     assert row["verdict"] == "no detectable difference on 100 comments"
 
     same = utils.compare_paired(truth, a, a)
-    assert (same["McNemar p"], same["A - B (exact 95% CI)"]) == (1.0, "+0.0% (+0.0% to +0.0%)")
+    assert (same["McNemar p"], same["A - B"], same["A's share (exact 95% CI)"]) == (
+        1.0,
+        "+0.0%",
+        "no comment tells them apart",
+    )
 
 
 def _interval(row) -> tuple[float, float]:
-    low, high = row["A - B (exact 95% CI)"].split("(")[1].rstrip(")").split(" to ")
+    low, high = row["A's share (exact 95% CI)"].split("(")[1].rstrip(")").split(" to ")
     return float(low.rstrip("%")), float(high.rstrip("%"))
 
 
 def test_compare_paired_interval_and_verdict_never_disagree():
-    """Every split of up to 30 discordant comments among 250: the interval holds zero exactly when p >= 0.05."""
+    """Every split of up to 30 discordant comments among 250: the interval holds 50% exactly when p >= 0.05."""
     truth = np.zeros(250, dtype=int)
     for discordant in range(31):
         for only_a in range(discordant + 1):
@@ -456,13 +460,14 @@ def test_compare_paired_interval_and_verdict_never_disagree():
             b[:only_a] = 1  # A right, B wrong
             a[only_a:discordant] = 1  # B right, A wrong
             row = utils.compare_paired(truth, a, b)
-            low, high = _interval(row)
             detectable = row["verdict"] != "no detectable difference on 250 comments"
-            assert (low > 0 or high < 0) == detectable, (only_a, discordant - only_a, row.to_dict())
-    # The lab 2 case that a bootstrap got wrong: 0 comments for A, 1 for B. The interval must reach above zero.
+            if discordant:
+                low, high = _interval(row)
+                assert (low > 50 or high < 50) == detectable, (only_a, discordant - only_a, row.to_dict())
+    # The lab 2 case that a bootstrap got wrong: 0 comments for A, 1 for B. The share's interval reaches past 50%.
     a, b = truth.copy(), truth.copy()
     a[0] = 1
-    assert _interval(utils.compare_paired(truth, a, b))[1] > 0
+    assert _interval(utils.compare_paired(truth, a, b)) == (0.0, 98.0)  # 0% to 97.5%
 
 
 def test_unseen_text_ignores_case_spacing_and_the_byte_order_mark():
