@@ -295,13 +295,23 @@ def _tf_row(index, text) -> str:
     return f"row {index!r} of the comments it was given ({str(text)[:60]!r})"
 
 
+def tf_check_rows(train, per_video: int = 75, *, seed: int = 123):
+    """The training comments lab 2's check applies a TF to: ``per_video`` from each video, drawn with ``seed``.
+
+    A sample from every video, not the first rows of the table (which all come from one video), so the
+    check sees the variety of comments the policy will see.
+    """
+    return train.groupby("video", group_keys=False).sample(per_video, random_state=seed)
+
+
 def check_transformation_function(my_tf, rows, *, seed: int = 123, show: int = 4) -> None:
     """Lab 2's exercise: apply the student's TF ``my_tf`` to ``rows`` (training comments, never test).
 
     A sound TF returns, for every row, either ``None`` (it does not apply) or the row with a changed,
     non-empty ``text`` and the same ``label``, and changes at least one comment. Prints up to ``show``
-    before/after pairs, then ``CHECK PASSED: ...``; or ``CHECK FAILED: ...`` naming the first
-    mistake, and raises. ``seed`` seeds Python's and NumPy's generators, so the verdict is repeatable.
+    before/after pairs (without the comments' HTML), then ``CHECK PASSED: ...``; or ``CHECK FAILED: ...``
+    naming the first mistake, and raises. ``seed`` seeds Python's and NumPy's generators, so the verdict is
+    repeatable.
     """
     import random
 
@@ -309,6 +319,8 @@ def check_transformation_function(my_tf, rows, *, seed: int = 123, show: int = 4
     import pandas as pd
     from snorkel.labeling import LabelingFunction
     from snorkel.map.core import BaseMapper
+
+    from utils import readable
 
     fix_decorator = "Put `@transformation_function()` (with the brackets) on the line above `def my_tf(x):`."
     if my_tf is None:
@@ -359,7 +371,7 @@ def check_transformation_function(my_tf, rows, *, seed: int = 123, show: int = 4
         if text == x["text"]:
             unchanged.append(where)
         else:
-            changed.append({"before": x["text"], "after": text})
+            changed.append({"before": readable(x["text"]), "after": readable(text)})
 
     returned = len(changed) + len(unchanged)
     if unchanged and len(unchanged) > TF_MAX_UNCHANGED_SHARE * returned:
@@ -379,11 +391,15 @@ def check_transformation_function(my_tf, rows, *, seed: int = 123, show: int = 4
     except ImportError:  # outside Jupyter
         display = print
     display(examples)
-    extra = f", {len(unchanged)} unchanged" if unchanged else ""
-    passed(
-        f"my_tf changed {len(changed)} of {len(rows)} comments ({len(changed) / len(rows):.0%}{extra}), "
-        "kept every label and returned None for the rest."
-    )
+    nones = len(rows) - returned
+    parts = [f"my_tf changed {len(changed)} of {len(rows)} comments ({len(changed) / len(rows):.0%})"]
+    if unchanged:
+        parts.append(
+            f"returned {len(unchanged)} with the text unchanged (allowed: at most "
+            f"{TF_MAX_UNCHANGED_SHARE:.0%} of the rows it returns)"
+        )
+    parts.append(f"returned None for the other {nones}" if nones else "never returned None")
+    passed(", ".join(parts[:-1]) + f" and {parts[-1]}; it kept every label.")
 
 
 # --------------------------------------------------------------------------

@@ -7,7 +7,9 @@ lab's ``train`` (``text`` and ``label`` columns among others, the comments' own 
 
 from __future__ import annotations
 
+import json
 import random
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -19,6 +21,7 @@ from snorkel.labeling import labeling_function
 from snorkel.preprocess import preprocessor
 
 import exercise_checks
+import utils
 from exercise_checks import CheckFailed, check_transformation_function
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -61,9 +64,10 @@ def fails_with(answer, pattern: str, capsys) -> str:
     return str(raised.value)
 
 
-def passes(answer, capsys) -> str:
-    check_transformation_function(answer, ROWS)
-    printed = capsys.readouterr().out
+def passes(answer, capsys, rows=ROWS) -> str:
+    """What the check printed, with the verdict's line breaks (it wraps at 100 characters) as spaces."""
+    check_transformation_function(answer, rows)
+    printed = " ".join(capsys.readouterr().out.split())
     assert exercise_checks.CHECK_PASSED in printed and exercise_checks.CHECK_FAILED not in printed
     return printed
 
@@ -85,20 +89,54 @@ def add_doc():
     return add_doc
 
 
-def test_the_reference_solution_passes(add_doc, capsys):
-    @transformation_function(pre=[add_doc])
-    def my_tf(x):
-        # The lab's reference solution: delete one random word from comments of 4+ words.
-        words = [token for token in x.doc if token.is_alpha]
-        if len(words) < 4:
-            return None
-        victim = random.choice(words)
-        x.text = x.doc[: victim.i].text_with_ws + x.doc[victim.i + 1 :].text_with_ws
-        return x
+@pytest.fixture(scope="module")
+def reference_tf(add_doc):
+    """The lab's own reference solution, run from the notebook's exercise cell (not a copy of it)."""
+    notebook = json.loads((ROOT / "02_spam_data_augmentation_tutorial.ipynb").read_text(encoding="utf-8"))
+    (source,) = [
+        "".join(cell["source"])
+        for cell in notebook["cells"]
+        if cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") == "lab2-exercise"
+    ]
+    namespace = {"add_doc": add_doc, "random": random, "transformation_function": transformation_function}
+    exec(source, namespace)
+    return namespace["my_tf"]
 
-    printed = passes(my_tf, capsys)
-    assert "my_tf changed 7 of 8 comments (88%)" in printed  # all but "2 billion views, wow"
+
+def test_the_reference_solution_passes(reference_tf, capsys):
+    printed = passes(reference_tf, capsys)
+    # All but "2 billion views, wow" (3 words): the PASS line says what happened to every row.
+    assert "my_tf changed 7 of 8 comments (88%) and returned None for the other 1; it kept every label." in printed
     assert "before" in printed and "after" in printed  # the examples are shown
+
+
+#: What the exercise tells students to keep: the words and links spam is recognised by.
+CUE = re.compile(r"\b(?:check|out|subscrib\w*|my|channel|please|pls|plz)\b|https?://\S+|www\.\S+", re.IGNORECASE)
+
+
+def test_the_reference_solution_keeps_the_cue_words_and_links(reference_tf):
+    # On the comments the check uses (real training comments, 75 per video): the instruction is
+    # "change the text without changing its meaning for spam detection", so no cue may be deleted.
+    random.seed(0)
+    train, _ = utils.load_spam_dataset(load_train_labels=True)
+    changed = 0
+    for _, x in exercise_checks.tf_check_rows(train).iterrows():
+        x_new = reference_tf(x)
+        if x_new is None:
+            continue
+        changed += x_new.text != x.text
+        before = [cue.group().lower() for cue in CUE.finditer(x.text)]
+        after = [cue.group().lower() for cue in CUE.finditer(x_new.text)]
+        assert sorted(after) == sorted(before), (x.text, x_new.text)
+    assert changed > 150  # it does change most comments
+
+
+def test_the_check_samples_every_training_video_with_a_seed():
+    train, _ = utils.load_spam_dataset(load_train_labels=True)
+    rows = exercise_checks.tf_check_rows(train)
+    assert rows["video"].value_counts().to_dict() == {1: 75, 2: 75, 3: 75, 4: 75}
+    assert rows.index.equals(exercise_checks.tf_check_rows(train).index)  # the same rows every time
+    assert not rows.index.equals(train.head(300).index)
 
 
 def test_a_different_correct_tf_passes(capsys):
@@ -128,7 +166,23 @@ def test_a_tf_that_rarely_returns_its_row_unchanged_passes(capsys):
         return x
 
     check_transformation_function(swap_first_two_words, rows)
-    assert "changed 24 of 25 comments (96%, 1 unchanged)" in capsys.readouterr().out
+    printed = " ".join(capsys.readouterr().out.split())  # the verdict is wrapped at 100 characters
+    assert (
+        "changed 24 of 25 comments (96%), returned 1 with the text unchanged (allowed: at most 10% of the rows "
+        "it returns) and never returned None; it kept every label." in printed
+    )
+
+
+def test_the_examples_show_comments_without_their_html(capsys):
+    rows = pd.DataFrame({"text": ['Party Rock<br />It&#39;s <a href="http://x.co">x.co</a>'], "label": [0]})
+
+    @transformation_function()
+    def shout(x):
+        x.text = x.text + "!"
+        return x
+
+    printed = passes(shout, capsys, rows)
+    assert "Party Rock ↵ It's x.co" in printed and "<br />" not in printed and "&#39;" not in printed
 
 
 def test_the_check_is_repeatable(add_doc, capsys):
