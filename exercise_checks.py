@@ -320,7 +320,7 @@ def check_transformation_function(my_tf, rows, *, seed: int = 123, show: int = 4
     from snorkel.labeling import LabelingFunction
     from snorkel.map.core import BaseMapper
 
-    from utils import readable
+    from utils import readable_comment
 
     fix_decorator = "Put `@transformation_function()` (with the brackets) on the line above `def my_tf(x):`."
     if my_tf is None:
@@ -371,7 +371,7 @@ def check_transformation_function(my_tf, rows, *, seed: int = 123, show: int = 4
         if text == x["text"]:
             unchanged.append(where)
         else:
-            changed.append({"before": readable(x["text"]), "after": readable(text)})
+            changed.append({"before": readable_comment(x["text"]), "after": readable_comment(text)})
 
     returned = len(changed) + len(unchanged)
     if unchanged and len(unchanged) > TF_MAX_UNCHANGED_SHARE * returned:

@@ -182,7 +182,7 @@ def test_the_examples_show_comments_without_their_html(capsys):
         return x
 
     printed = passes(shout, capsys, rows)
-    assert "Party Rock ↵ It's x.co" in printed and "<br />" not in printed and "&#39;" not in printed
+    assert "Party Rock ⏎ It's x.co [http://x.co]" in printed and "<br />" not in printed and "&#39;" not in printed
 
 
 def test_the_check_is_repeatable(add_doc, capsys):
