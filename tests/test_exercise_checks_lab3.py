@@ -262,3 +262,19 @@ def test_a_slice_with_every_valid_comment(capsys):
         return len(x.text) > 0
 
     fails_with(has_text, "every valid comment is in the slice of has_text.*stricter", capsys)
+
+
+def test_the_notebooks_reference_solution_is_the_one_tested_here(capsys):
+    """The solution cell of the lab is what the tests above call the reference: same slice on every comment."""
+    import json
+    from pathlib import Path
+
+    notebook = Path(__file__).resolve().parents[1] / "03_spam_data_slicing_tutorial.ipynb"
+    cells = json.loads(notebook.read_text(encoding="utf-8"))["cells"]
+    (source,) = ["".join(c["source"]) for c in cells if "### BEGIN SOLUTION" in "".join(c["source"])]
+    namespace = {"slicing_function": slicing_function}
+    exec(source, namespace)
+    reference = namespace["my_slice"]
+    for frame in (VALID, TRAIN):
+        assert [reference(row) for _, row in frame.iterrows()] == [my_slice(row) for _, row in frame.iterrows()]
+    assert "`my_slice` is a valid SF" in passes(reference, capsys, train=TRAIN)
