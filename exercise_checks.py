@@ -58,6 +58,10 @@ LF_MIN_ACCURACY = 0.6
 #: Two LFs whose agreeing votes make up at least this share of the comments either votes on are near-duplicates.
 LF_MAX_SIMILARITY = 0.8
 
+#: A new LF that casts the same vote as one existing LF on at least this share of its own train votes lies (almost)
+#: wholly inside that LF: it adds almost no evidence of its own (a `\.com\b` LF inside `regex_link`, for example).
+LF_MAX_INSIDE = 0.9
+
 
 def _row_text(df, index) -> str:
     text = df.at[index, "text"] if "text" in df.columns else ""
@@ -145,8 +149,9 @@ def check_labeling_functions(
     Fails on: not a list, an empty list, something that is not a Snorkel LF, a name already used,
     an LF that raises, returns None, a bool or anything but SPAM/HAM/ABSTAIN on some comment, one
     that breaks the Dask run (missing text), one that never votes or never abstains on train, one
-    that is right on at most 60% of the dev and valid comments it votes on, and one that votes
-    like an existing LF.
+    that is right on at most 60% of the dev and valid comments it votes on, one that votes like an
+    existing LF (the same vote on 80% of the train comments either votes on) and one that lies inside
+    an existing LF (90% of its own train votes cast the same way by that LF).
     """
     import numpy as np
     import pandas as pd
@@ -238,13 +243,21 @@ def check_labeling_functions(
         for k in range(j):
             other = L_all[:, k]
             either = (mine != -1) | (other != -1)
-            same = ((mine == other) & (mine != -1)).sum()
+            same = int(((mine == other) & (mine != -1)).sum())
             if same >= LF_MAX_SIMILARITY * either.sum():
                 failed(
                     f"{names[j]} votes like {names[k]}: they cast the same vote on {same} of the {either.sum()} "
                     "train comments either one votes on. A near-duplicate adds no new evidence, and the label "
                     "model would count that evidence twice. Drop it, or make it catch comments "
                     f"{names[k]} misses."
+                )
+            own = int((mine != -1).sum())
+            if same >= LF_MAX_INSIDE * own:
+                failed(
+                    f"{names[j]} lies inside {names[k]}: on {same} of its {own} train votes ({same / own:.0%}), "
+                    f"{names[k]} already casts the same vote. It tells the label model almost nothing that "
+                    f"{names[k]} does not, and the model would count that evidence twice. Drop it, or look for "
+                    f"comments {names[k]} misses."
                 )
 
     before = label_model if label_model is not None else _fit_label_model(L_train, seed)
@@ -259,7 +272,8 @@ def check_labeling_functions(
     print(f"label model accuracy on valid:         {valid_accuracy[0]:.1%} -> {valid_accuracy[1]:.1%}", end="\n\n")
     passed(
         f"{len(my_lfs)} LF(s) that vote on some train comments and abstain on others, are right on more than "
-        f"{LF_MIN_ACCURACY:.0%} of the dev and valid comments they vote on, and duplicate no other LF."
+        f"{LF_MIN_ACCURACY:.0%} of the dev and valid comments they vote on, and neither duplicate nor lie inside "
+        "another LF."
     )
 
 

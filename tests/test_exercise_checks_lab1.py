@@ -268,6 +268,43 @@ def test_another_link_detector_fails(lab, capsys):
     fails_with([has_link], lab, capsys, "has_link votes like regex_link")
 
 
+def test_an_lf_inside_an_existing_one_fails(lab, capsys):
+    @labeling_function()
+    def dot_com(x):  # all of its train votes fall on comments regex_link also calls spam
+        return SPAM if re.search(r"\.com\b", text_of(x), re.IGNORECASE) else ABSTAIN
+
+    message = fails_with([dot_com], lab, capsys, "dot_com lies inside regex_link", "(100%)", "evidence twice")
+    assert "178 of its 178 train votes" in message
+
+
+def test_a_narrower_phrase_inside_a_lab_lf_fails(lab, capsys):
+    fails_with([make_keyword_lf("check_it_out", ["check it out"])], lab, capsys, "lies inside regex_check_out")
+
+
+def test_an_lf_mostly_inside_another_fails(lab, capsys):
+    # 27 of its 29 train votes (93%) fall on comments keyword_subscribe already calls spam
+    fails_with([subscriber_count], lab, capsys, "subscriber_count lies inside keyword_subscribe", "(93%)")
+
+
+def test_an_lf_that_overlaps_but_brings_its_own_votes_passes(lab, capsys):
+    # social_links shares 78% of its votes with regex_link: below the 90% that counts as inside
+    check([social_links], lab)
+    assert "CHECK PASSED" in capsys.readouterr().out
+
+
+def test_the_lab_states_the_thresholds_the_check_applies():
+    import json
+    from pathlib import Path
+
+    notebook = json.loads((Path(__file__).resolve().parents[1] / "01_spam_tutorial.ipynb").read_text(encoding="utf-8"))
+    exercise = next(
+        "".join(cell["source"]) for cell in notebook["cells"] if "".join(cell["source"]).startswith("## 8. Exercise")
+    )
+    for share in (exercise_checks.LF_MIN_ACCURACY, exercise_checks.LF_MAX_SIMILARITY, exercise_checks.LF_MAX_INSIDE):
+        assert f"{share:.0%}" in exercise, f"the exercise's instructions do not state {share:.0%}"
+    assert "miss" not in exercise.split("Aim for")[1].split("Things")[0], "the check does not test new coverage"
+
+
 def test_two_of_your_lfs_that_duplicate_each_other_fail(lab, capsys):
     @labeling_function()
     def singer(x):

@@ -26,6 +26,9 @@ QUOTED_FROM_ELSEWHERE: dict[str, dict[str, str]] = {
         "86%": "published Snorkel spam tutorial: label model accuracy on test",
         "90.0%": "label model dev accuracy when spacy_imperative also fired on 'check', measured while writing the lab",
         "0.05": "the p-value threshold of utils.compare_paired's verdict",
+        "50%": "the share of discordant comments under 'equally good', which compare_paired's interval is held against",
+        "80%": "exercise_checks.LF_MAX_SIMILARITY, stated in the exercise (test_exercise_checks_lab1 ties them)",
+        "90%": "exercise_checks.LF_MAX_INSIDE, stated in the exercise (test_exercise_checks_lab1 ties them)",
     },
     "02_spam_data_augmentation_tutorial.ipynb": {
         "0.05": "the significance level of utils.compare_paired's verdict (p < 0.05), which the sentence explains",
