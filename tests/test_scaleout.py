@@ -156,6 +156,23 @@ def test_tagged_cells_that_do_not_define_lfs_are_a_clear_failure(tmp_path):
         scaleout.lab1_lfs(notebook)
 
 
+def test_the_notebooks_imports_come_before_the_tagged_cells(tmp_path):
+    cells = [
+        {"cell_type": "code", "metadata": {}, "source": "%load_ext autoreload", "outputs": []},
+        {"cell_type": "code", "metadata": {}, "source": "from snorkel.labeling import labeling_function\nx = 1"},
+        {"cell_type": "markdown", "metadata": {"tags": [scaleout.TAG]}, "source": "import nothing_at_all"},
+        {
+            "cell_type": "code",
+            "metadata": {"tags": [scaleout.TAG]},
+            "source": "@labeling_function()\ndef silent(x):\n    return -1\n\n\nlfs = [silent]\nprint('hidden')",
+        },
+    ]
+    notebook = tmp_path / "lab.ipynb"
+    notebook.write_text(json.dumps({"cells": cells}), encoding="utf-8")
+    assert [lf.name for lf in scaleout.lab1_lfs(notebook)] == ["silent"]
+    assert scaleout.notebook_imports(notebook) == [(1, "from snorkel.labeling import labeling_function")]
+
+
 def test_new_comments_are_new_and_distinct():
     import pandas as pd
 

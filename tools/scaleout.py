@@ -8,23 +8,29 @@ comment costs what new data costs. It times Snorkel's ``PandasLFApplier`` (one p
 
 - wall time of the apply, and the speed-up over Pandas (workers already started and warm);
 - the start cost of a new worker: from receiving the pickled LFs to having labelled its first comment
-  (unpickling imports snorkel, spaCy, TextBlob, utils...; the first comment loads the spaCy model),
-  measured inside each worker, the largest of a cluster's workers shown;
+  (unpickling them imports the modules they use: snorkel, utils...; the first comment loads what they
+  load on first use, such as the spaCy model), measured inside each worker, the largest of a cluster's
+  workers shown;
 - the elapsed time from creating a new cluster to the label matrix (start included);
 - whether every label matrix equals the Pandas one (exit status 1 if one does not).
 
-The LFs are not copied here: the tool executes, in order and in one fresh namespace, the code cells of
-01_spam_tutorial.ipynb that carry the cell tag ``lfs`` (the cells that define the LFs, the preprocessors
-and their resources), then takes the list ``lfs`` they define. Their printed output is hidden.
+The LFs are not copied here: in one fresh namespace, the tool executes the top-level imports of
+01_spam_tutorial.ipynb, then, in order, its code cells that carry the cell tag ``lfs`` (the cells that
+define the LFs, the preprocessors and their resources), and takes the list ``lfs`` they define. Their
+printed output is hidden.
 
 Every worker needs what the LFs need: the packages of requirements.txt, the spaCy model, and ``utils.py``
 importable, because cloudpickle sends the functions defined in the notebook by value but the modules they
-use (``utils``, ``re``, ...) by reference, as an import to be done on the worker. The local workers are
-started by this tool with its ``sys.path``, which has the project folder. On a real cluster, start every
-worker from the project folder (a copy of it on each machine) with the course venv, for example
+use (``utils``, ``re``, ...) by reference, as an import to be done on the worker. So does the scheduler:
+it unpickles the task graph, LFs included (checked with Dask 2026.8: a scheduler without ``utils`` fails
+with "Error during deserialization of the task graph"). The local cluster's scheduler runs in this
+process and its workers start with this process's ``sys.path``, which has the project folder. On a real
+cluster, start the scheduler and every worker from the project folder (a copy of it on each machine) with
+the course venv, for example ``cd spam-labs && python -m distributed.cli.dask_scheduler`` and
 ``cd spam-labs && python -m distributed.cli.dask_worker tcp://scheduler:8786`` (``python -m`` puts the
-current folder on the path; the ``dask worker`` command does not, so with it set ``PYTHONPATH=$PWD``). The
-tool checks each worker first and stops with a clear message when one cannot import what the LFs need.
+current folder on the path; the ``dask scheduler`` and ``dask worker`` commands do not, so with them set
+``PYTHONPATH=$PWD``). The tool checks the scheduler and each worker first and stops with a clear message
+when one cannot import what the LFs need.
 
 Timings on a shared machine are upper bounds: other processes only slow a run down. Each figure is
 printed with the 1-minute load average at its end (/proc/loadavg; it counts this tool's own processes
@@ -35,13 +41,15 @@ too) and with "others", the CPU cores that the rest of the machine used during t
     .venv/bin/python tools/scaleout.py --scheduler tcp://10.0.0.5:8786
     .venv/bin/python tools/scaleout.py --record               # also write tools/scaleout_record.json
 
-Run it with the course venv's Python, from any folder, as a script (not imported: the functions sent to
-the workers must travel by value). It reads the dataset as the labs do (``SPAM_LABS_MIRROR`` for offline).
+Run it with the course venv's Python, from any folder. The functions it sends to the workers travel by
+value (imported, it registers itself with cloudpickle for that). It reads the dataset as the labs do
+(``SPAM_LABS_MIRROR`` for offline use).
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
 import contextlib
 import io
 import json
@@ -58,8 +66,8 @@ ROOT = Path(__file__).resolve().parents[1]
 LAB1 = ROOT / "01_spam_tutorial.ipynb"
 RECORD = Path(__file__).resolve().with_name("scaleout_record.json")
 TAG = "lfs"
-#: 4 x the 1586 train comments: a full run (Pandas, 1 and 2 workers) took 2 min 9 s on 2 cores of which other
-#: processes used 1.3 (about a minute on a quiet machine, from the per-comment cost).
+#: 4 x the 1586 train comments: a full run (Pandas, 1 and 2 workers) took 1.5 to 2.2 minutes on 2 cores of which
+#: other processes used 0.6 to 1.3 (about a minute on a quiet machine, from the per-comment cost).
 DEFAULT_N = 6344
 DEFAULT_PARTITIONS_PER_WORKER = 4
 #: What a worker must import for the LFs; named in the message when one of them is missing there.
@@ -78,14 +86,23 @@ class ScaleoutError(RuntimeError):
 # --------------------------------------------------------------------------
 
 
+def _code_cells(notebook: Path) -> list[tuple[int, str, list[str]]]:
+    """(cell number, source, tags) of every code cell, in notebook order."""
+    cells = json.loads(notebook.read_text(encoding="utf-8"))["cells"]
+    return [
+        (
+            number,
+            "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"],
+            cell.get("metadata", {}).get("tags", []),
+        )
+        for number, cell in enumerate(cells)
+        if cell["cell_type"] == "code"
+    ]
+
+
 def tagged_cells(notebook: Path = LAB1) -> list[tuple[int, str]]:
     """(cell number, source) of every code cell carrying the tag, in notebook order."""
-    cells = json.loads(notebook.read_text(encoding="utf-8"))["cells"]
-    found = []
-    for number, cell in enumerate(cells):
-        if cell["cell_type"] == "code" and TAG in cell.get("metadata", {}).get("tags", []):
-            source = cell["source"]
-            found.append((number, "".join(source) if isinstance(source, list) else source))
+    found = [(number, source) for number, source, tags in _code_cells(notebook) if TAG in tags]
     if not found:
         raise ScaleoutError(
             f"no code cell of {notebook.name} carries the cell tag {TAG!r}. Tag the cells that define lab 1's "
@@ -95,14 +112,36 @@ def tagged_cells(notebook: Path = LAB1) -> list[tuple[int, str]]:
     return found
 
 
+def notebook_imports(notebook: Path = LAB1) -> list[tuple[int, str]]:
+    """(cell number, statement) for every top-level import of the notebook's code cells: the names the
+    tagged cells may use without defining them (``utils``, ``re``, ``labeling_function``...)."""
+    found = []
+    for number, source, _tags in _code_cells(notebook):
+        try:
+            tree = ast.parse(source)
+        except SyntaxError:  # a cell with IPython syntax (%magic) is not Python, and so imports nothing here
+            continue
+        found += [(number, ast.unparse(node)) for node in tree.body if isinstance(node, ast.Import | ast.ImportFrom)]
+    return found
+
+
 def lab1_lfs(notebook: Path = LAB1) -> list:
-    """The list ``lfs`` that lab 1's tagged cells define, executed as the notebook's kernel would."""
+    """The list ``lfs`` that lab 1's tagged cells define: the notebook's imports, then its cells tagged
+    ``lfs``, executed in one namespace as the notebook's kernel would."""
     from snorkel.labeling import LabelingFunction
 
     os.environ.setdefault("MPLBACKEND", "Agg")  # a tagged cell may draw; nothing is shown
     # "__main__", as in a Jupyter kernel: cloudpickle then sends these functions by value.
     namespace: dict = {"__name__": "__main__", "__builtins__": __builtins__}
-    for number, source in tagged_cells(notebook):
+    cells = tagged_cells(notebook)
+    for number, statement in notebook_imports(notebook):
+        try:
+            exec(compile(statement, f"<{notebook.name} cell {number}>", "exec"), namespace)
+        except Exception as error:
+            raise ScaleoutError(
+                f"{notebook.name}, cell {number}: `{statement}` failed: {type(error).__name__}: {error}"
+            ) from error
+    for number, source in cells:
         try:
             code = compile(source, f"<{notebook.name} cell {number}>", "exec")
             with contextlib.redirect_stdout(io.StringIO()):
@@ -256,11 +295,13 @@ class Run:
 
 
 def apply_pandas(lfs, comments, lab_comments) -> tuple:
-    """PandasLFApplier on the new comments, after a run on the lab's own comments that warms this process up
-    (spaCy model, TextBlob) and gives their cost for comparison. Returns (L, run, CPU ms per lab comment)."""
+    """PandasLFApplier on the new comments, after a warm-up on a few others (whatever the LFs load on first
+    use is loaded in this process) and a run on the lab's own comments, for comparison.
+    Returns (L, run, CPU ms per lab comment)."""
     from snorkel.labeling import PandasLFApplier
 
     applier = PandasLFApplier(lfs)
+    applier.apply(lab_comments.head(20), progress_bar=False)
     reset_caches(lfs)
     cpu = time.process_time()
     applier.apply(lab_comments, progress_bar=False)
@@ -478,7 +519,7 @@ def report(record: dict) -> str:
         f"Lab 1's {shows['lf_count']} LFs on {shows['n_comments']} new comments (the train comments repeated, "
         f"each with its own suffix); {shows['cores']} cores ({m['cpu_model']}).",
         f"PandasLFApplier: {shows['cpu_ms_per_comment']} ms of CPU per new comment "
-        f"({shows['lab_cpu_ms_per_comment']} ms per comment of the lab's own train set).",
+        f"({shows['lab_cpu_ms_per_comment']} ms per comment of lab 1's train set, which the tagged cells may pre-tag).",
         f"The pickled LFs: {shows['lfs_kb']} KB ({heaviest}: {shows['heaviest_lf_kb']} KB), "
         f"{shows['pickle_ms']} ms to pickle, sent with each of {shows['partitions_per_worker']} partitions "
         "per worker thread.",
@@ -489,8 +530,8 @@ def report(record: dict) -> str:
     for run, row in zip(record["dask"], shows["rows"][1:], strict=True):
         if run["start_s"] is not None:
             lines.append(
-                f"{row['workers']} worker(s): start {row['start_s']} s = imports (unpickling the LFs) "
-                f"{row['imports_s']} s + first comment (the spaCy model...) {row['first_comment_s']} s"
+                f"{row['workers']} worker(s): start {row['start_s']} s = unpickling the LFs (imports) "
+                f"{row['imports_s']} s + first comment (what the LFs load on first use) {row['first_comment_s']} s"
                 + (f"; the processes were up in {row['spawn_s']} s" if run["spawn_s"] is not None else "")
                 + (" (warm workers: their imports were done already)" if run["fresh_workers"] is False else "")
             )
