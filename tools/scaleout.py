@@ -519,7 +519,8 @@ def report(record: dict) -> str:
         f"Lab 1's {shows['lf_count']} LFs on {shows['n_comments']} new comments (the train comments repeated, "
         f"each with its own suffix); {shows['cores']} cores ({m['cpu_model']}).",
         f"PandasLFApplier: {shows['cpu_ms_per_comment']} ms of CPU per new comment "
-        f"({shows['lab_cpu_ms_per_comment']} ms per comment of lab 1's train set, which the tagged cells may pre-tag).",
+        f"({shows['lab_cpu_ms_per_comment']} ms per comment of lab 1's own train comments, "
+        "which the tagged cells may pre-tag).",
         f"The pickled LFs: {shows['lfs_kb']} KB ({heaviest}: {shows['heaviest_lf_kb']} KB), "
         f"{shows['pickle_ms']} ms to pickle, sent with each of {shows['partitions_per_worker']} partitions "
         "per worker thread.",
@@ -578,7 +579,8 @@ def measure(n: int, workers: list[int], scheduler: str | None, partitions_per_wo
     pickle_ms = 1000 * (time.perf_counter() - start)
     lf_kb = {lf.name: len(cloudpickle.dumps(lf)) / 1024 for lf in lfs}
 
-    L_pandas, pandas_run, lab_ms = apply_pandas(lfs, comments, train)
+    # The lab's own comments, for comparison: all of train, or as many as the new ones when they are fewer.
+    L_pandas, pandas_run, lab_ms = apply_pandas(lfs, comments, train.head(n))
     if scheduler:
         runs = [run_remote(lfs, comments, scheduler, partitions_per_worker, L_pandas)]
     else:
