@@ -34,7 +34,7 @@ when one cannot import what the LFs need.
 
 Timings on a shared machine are upper bounds: other processes only slow a run down. Each figure is
 printed with the 1-minute load average at its end (/proc/loadavg; it counts this tool's own processes
-too) and with "others", the CPU cores that the rest of the machine used during the apply.
+too) and, for the local runs, with "others", the CPU cores the rest of the machine used during the apply.
 
     .venv/bin/python tools/scaleout.py                        # N = 4 x train; 1, 2, 4... workers up to the cores
     .venv/bin/python tools/scaleout.py --n 20000 --workers 1 2 4 8
