@@ -62,6 +62,11 @@ LF_MAX_SIMILARITY = 0.8
 #: wholly inside that LF: it adds almost no evidence of its own (a `\.com\b` LF inside `regex_link`, for example).
 LF_MAX_INSIDE = 0.9
 
+#: New LFs that make the label model wrong on more than this many more valid comments than without them fail: a rule
+#: whose votes repeat what several existing LFs already say together passes the pairwise tests above, yet the
+#: model counts that evidence again (a spam regex for "http|www|subscri|.com" lowers it from 94.2% to 90.0%).
+LF_MAX_VALID_LOSS = 2
+
 
 def _row_text(df, index) -> str:
     text = df.at[index, "text"] if "text" in df.columns else ""
@@ -150,8 +155,9 @@ def check_labeling_functions(
     an LF that raises, returns None, a bool or anything but SPAM/HAM/ABSTAIN on some comment, one
     that breaks the Dask run (missing text), one that never votes or never abstains on train, one
     that is right on at most 60% of the dev and valid comments it votes on, one that votes like an
-    existing LF (the same vote on 80% of the train comments either votes on) and one that lies inside
-    an existing LF (90% of its own train votes cast the same way by that LF).
+    existing LF (the same vote on 80% of the train comments either votes on), one that lies inside
+    an existing LF (90% of its own train votes cast the same way by that LF), and LFs that make the label
+    model wrong on more than 2 more valid comments than without them.
     """
     import numpy as np
     import pandas as pd
@@ -270,10 +276,28 @@ def check_labeling_functions(
     coverage = [(L != -1).any(axis=1).mean() for L in (L_train, L_all)]
     print(f"train comments with at least one vote: {coverage[0]:.1%} -> {coverage[1]:.1%}")
     print(f"label model accuracy on valid:         {valid_accuracy[0]:.1%} -> {valid_accuracy[1]:.1%}", end="\n\n")
+    lost = round((valid_accuracy[0] - valid_accuracy[1]) * len(valid))
+    if lost > LF_MAX_VALID_LOSS:
+        repeated = []
+        for j in range(L_train.shape[1], L_all.shape[1]):
+            mine = L_all[:, j]
+            own = mine != -1
+            same = (L_all[:, :j] == mine[:, None]) & own[:, None]
+            repeated.append(
+                f"on {int(same.any(axis=1).sum())} of the {int(own.sum())} train comments {names[j]} votes on, "
+                "other LFs already cast the same vote"
+            )
+        failed(
+            f"with your LFs the label model is wrong on {lost} more valid comments than without them "
+            f"({valid_accuracy[0]:.1%} -> {valid_accuracy[1]:.1%}): {'; '.join(repeated)}. An LF that repeats "
+            "what several existing LFs already say together makes the model count that evidence again. Look for "
+            "comments the existing LFs get wrong or miss, and write an LF for those."
+        )
     passed(
         f"{len(my_lfs)} LF(s) that vote on some train comments and abstain on others, are right on more than "
         f"{LF_MIN_ACCURACY:.0%} of the dev and valid comments they vote on, and neither duplicate nor lie inside "
-        "another LF."
+        "another LF, and do not lower the label model's accuracy on valid by more than "
+        f"{LF_MAX_VALID_LOSS} comments."
     )
 
 

@@ -292,6 +292,21 @@ def test_an_lf_that_overlaps_but_brings_its_own_votes_passes(lab, capsys):
     assert "CHECK PASSED" in capsys.readouterr().out
 
 
+def test_an_lf_that_repeats_several_lfs_together_fails(lab, capsys):
+    # No single lab LF holds 90% of its votes, but together they cast the same vote on nearly all of them,
+    # and the label model gets more valid comments wrong with it.
+    @labeling_function()
+    def links_or_subscribe(x):
+        return SPAM if re.search(r"http|www|subscri|\.com", text_of(x)) else ABSTAIN
+
+    message = fails_with(
+        [links_or_subscribe], lab, capsys, "the label model is wrong on", "more valid comments than without them"
+    )
+    assert re.search(r"on (\d+) of the (\d+) train comments links_or_subscribe votes on", message), message
+    shown = re.search(r"on (\d+) of the (\d+) train comments", message)
+    assert int(shown[1]) >= exercise_checks.LF_MAX_INSIDE * int(shown[2]), message
+
+
 def test_the_lab_states_the_thresholds_the_check_applies():
     import json
     from pathlib import Path
@@ -302,6 +317,7 @@ def test_the_lab_states_the_thresholds_the_check_applies():
     )
     for share in (exercise_checks.LF_MIN_ACCURACY, exercise_checks.LF_MAX_SIMILARITY, exercise_checks.LF_MAX_INSIDE):
         assert f"{share:.0%}" in exercise, f"the exercise's instructions do not state {share:.0%}"
+    assert f"more than {exercise_checks.LF_MAX_VALID_LOSS} " in exercise, "the exercise does not state the valid loss"
     assert "miss" not in exercise.split("Aim for")[1].split("Things")[0], "the check does not test new coverage"
 
 
