@@ -328,6 +328,26 @@ def lf_train_coverage(my_lfs, train) -> dict:
 #: share of the rows it returns, it is returning the row where it should return None.
 TF_MAX_UNCHANGED_SHARE = 0.1
 
+#: The cues the exercise tells students to keep (check out, subscribe, my channel, please, links), as the
+#: check finds them: a TF that deletes one of these fails.
+TF_CUE_PATTERN = (
+    r"\bcheck\b|\bsubscrib\w*|\bchannel\b|\bplease\b|\bpls\b|\bplz\b|https?://[^\s\"<>\ufeff]+|www\.[^\s\"<>\ufeff]+"
+)
+
+
+def _deleted_cue(before: str, after: str) -> str | None:
+    """A cue word or link of ``before`` that ``after`` lost while losing words: deleted, not replaced by a synonym."""
+    import re
+    from collections import Counter
+
+    if len(after.split()) >= len(before.split()):
+        return None  # as many words as before: a replacement or a swap, not a deletion
+    cues = (
+        Counter(m.group().lower() for m in re.finditer(TF_CUE_PATTERN, text, re.IGNORECASE)) for text in (before, after)
+    )
+    lost = next(cues) - next(cues)
+    return next(iter(lost), None)
+
 
 def _tf_row(index, text) -> str:
     return f"row {index!r} of the comments it was given ({str(text)[:60]!r})"
@@ -346,7 +366,9 @@ def check_transformation_function(my_tf, rows, *, seed: int = 123, show: int = 4
     """Lab 2's exercise: apply the student's TF ``my_tf`` to ``rows`` (training comments, never test).
 
     A sound TF returns, for every row, either ``None`` (it does not apply) or the row with a changed,
-    non-empty ``text`` and the same ``label``, and changes at least one comment. Prints up to ``show``
+    non-empty ``text`` and the same ``label``, and changes at least one comment. As the exercise asks, it
+    deletes none of the cue words and links spam is recognised by (``TF_CUE_PATTERN``), and it changes more
+    than the case of letters (the model lower-cases every comment, so it would see a duplicate). Prints up to ``show``
     before/after pairs (without the comments' HTML), then ``CHECK PASSED: ...``; or ``CHECK FAILED: ...``
     naming the first mistake, and raises. ``seed`` seeds Python's and NumPy's generators, so the verdict is
     repeatable.
@@ -371,7 +393,7 @@ def check_transformation_function(my_tf, rows, *, seed: int = 123, show: int = 4
 
     random.seed(seed)
     np.random.seed(seed)
-    changed, unchanged = [], []
+    changed, unchanged, case_only = [], [], []
     for index, x in rows.iterrows():
         where = _tf_row(index, x["text"])
         try:
@@ -406,17 +428,33 @@ def check_transformation_function(my_tf, rows, *, seed: int = 123, show: int = 4
             failed(
                 f"my_tf emptied the text of {where}. Leave some text: return None for comments too short to transform."
             )
+        cue = _deleted_cue(x["text"], text)
+        if cue is not None:
+            failed(
+                f"my_tf deleted {cue!r} from {where}. The exercise asks "
+                "you to keep the words spam is recognised by (check out, subscribe, my channel, please, links): "
+                "a spam copy without them may no longer read as spam. Leave them out of what your TF deletes, "
+                "or replace them with a synonym instead."
+            )
         if text == x["text"]:
             unchanged.append(where)
+        elif text.lower() == x["text"].lower():
+            case_only.append(where)
         else:
             changed.append({"before": readable_comment(x["text"]), "after": readable_comment(text)})
 
-    returned = len(changed) + len(unchanged)
+    returned = len(changed) + len(unchanged) + len(case_only)
     if unchanged and len(unchanged) > TF_MAX_UNCHANGED_SHARE * returned:
         failed(
             f"my_tf returned {len(unchanged)} of {len(rows)} rows with their text unchanged (first: {unchanged[0]}). "
             "When the TF cannot change a comment, return None: a returned row counts as a new copy, so the "
             "policy would add duplicates of the original instead of dropping that copy."
+        )
+    if case_only and len(case_only) > TF_MAX_UNCHANGED_SHARE * returned:
+        failed(
+            f"my_tf changed only the case of letters in {len(case_only)} of {len(rows)} comments (first: "
+            f"{case_only[0]}). The model lower-cases every comment, so it would see exact duplicates of the "
+            "originals: change a word, not its case, and return None where the TF cannot."
         )
     if not changed:
         failed(
@@ -435,6 +473,11 @@ def check_transformation_function(my_tf, rows, *, seed: int = 123, show: int = 4
         parts.append(
             f"returned {len(unchanged)} with the text unchanged (allowed: at most "
             f"{TF_MAX_UNCHANGED_SHARE:.0%} of the rows it returns)"
+        )
+    if case_only:
+        parts.append(
+            f"changed only the case in {len(case_only)} (allowed: at most {TF_MAX_UNCHANGED_SHARE:.0%} of the "
+            "rows it returns)"
         )
     parts.append(f"returned None for the other {nones}" if nones else "never returned None")
     passed(", ".join(parts[:-1]) + f" and {parts[-1]}; it kept every label.")

@@ -141,15 +141,27 @@ def test_the_check_samples_every_training_video_with_a_seed():
 
 def test_a_different_correct_tf_passes(capsys):
     @transformation_function()
-    def shout_views(x):
+    def views_to_view_count(x):
         # No preprocessor; applies to some comments only; a new Series instead of x itself.
         if "views" not in x.text:
             return None
         y = x.copy()
-        y["text"] = x.text.replace("views", "VIEWS")
+        y["text"] = x.text.replace("views", "view count")
         return y
 
-    assert "changed 3 of 8 comments (38%)" in passes(shout_views, capsys)
+    assert "changed 3 of 8 comments (38%)" in passes(views_to_view_count, capsys)
+
+
+def test_replacing_a_cue_word_with_a_synonym_passes(capsys):
+    # What the lab's verb TF does ("check" -> "suss out"): the instruction allows it, only deleting is wrong.
+    @transformation_function()
+    def suss_out(x):
+        if "check" not in x.text.lower():
+            return None
+        x.text = re.sub(r"\bcheck\b", "suss out", x.text, flags=re.IGNORECASE)
+        return x
+
+    assert "changed 4 of 8 comments (50%)" in passes(suss_out, capsys)
 
 
 def test_a_tf_that_rarely_returns_its_row_unchanged_passes(capsys):
@@ -187,15 +199,16 @@ def test_the_examples_show_comments_without_their_html(capsys):
 
 def test_the_check_is_repeatable(add_doc, capsys):
     @transformation_function()
-    def drop_random_word(x):
+    def swap_two_random_words(x):
         words = x.text.split()
         if len(words) < 4:
             return None
-        del words[random.randrange(len(words))]
+        i, j = random.sample(range(len(words)), 2)
+        words[i], words[j] = words[j], words[i]
         x.text = " ".join(words)
         return x
 
-    assert passes(drop_random_word, capsys) == passes(drop_random_word, capsys)
+    assert passes(swap_two_random_words, capsys) == passes(swap_two_random_words, capsys)
 
 
 # --- not a TF ------------------------------------------------------------------------------------
@@ -268,6 +281,54 @@ def test_returning_rows_unchanged_instead_of_none(capsys):
 
     message = fails_with(my_tf, r"returned 5 of 8 rows with their text unchanged \(first: row 0 ", capsys)
     assert "return None" in message and "duplicates" in message
+
+
+@pytest.mark.parametrize(
+    ("cue", "row"),
+    [
+        ("check", 0),
+        ("subscribe", 1),
+        ("channel", 0),
+        ("please", 12),
+        ("https://plus.google.com/112720997191206369631/post", 12),
+    ],
+)
+def test_deleting_a_cue_word_or_link(cue, row, capsys):
+    # The instruction: "do not delete the words spam is recognised by (check out, subscribe, my channel,
+    # please, links)". A TF that deletes one fails, naming the word and the row.
+    @transformation_function()
+    def my_tf(x):
+        words = x.text.split()
+        kept = [word for word in words if word.strip(".,!:\ufeff") != cue]
+        if len(kept) == len(words):
+            return None
+        x.text = " ".join(kept)
+        return x
+
+    message = fails_with(my_tf, rf"deleted {re.escape(repr(cue))} from row {row} ", capsys)
+    assert "replace them with a synonym instead" in message
+
+
+def test_a_deleted_word_that_is_no_cue_passes(capsys):
+    @transformation_function()
+    def drop_anyway(x):
+        if "anyway" not in x.text:
+            return None
+        x.text = x.text.replace("anyway ", "")
+        return x
+
+    assert "changed 1 of 8 comments" in passes(drop_anyway, capsys)
+
+
+def test_changing_only_the_case(capsys):
+    # "Changing the case of a word would not do: the model lower-cases every comment."
+    @transformation_function()
+    def shout(x):
+        x.text = x.text.upper()
+        return x
+
+    message = fails_with(shout, r"changed only the case of letters in 8 of 8 comments \(first: row 0 ", capsys)
+    assert "lower-cases every comment" in message
 
 
 def test_emptying_the_text(capsys):
