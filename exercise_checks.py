@@ -434,7 +434,8 @@ def f1_points_one_more_miss(tp: int, fp: int, fn: int) -> float:
     """F1 points (of 100) a slice loses when a model with these counts misses one more of its spam comments.
 
     From F1 = 2TP / (2TP + FP + FN) to 2(TP - 1) / (2TP + FP + FN - 1). With FP = FN = 0 (a perfect score)
-    this is ``f1_points_per_missed_spam(tp)``; a model that already makes mistakes on the slice loses more.
+    this is ``f1_points_per_missed_spam(tp)``; a model that already misses some of the slice's spam loses
+    more, and false alarms make the cost a little smaller.
     Needs a caught spam comment to miss (tp >= 1).
     """
     return 100 * (2 * tp / (2 * tp + fp + fn) - 2 * (tp - 1) / (2 * tp + fp + fn - 1))
