@@ -497,6 +497,17 @@ def f1_points_per_missed_spam(spam: int) -> float:
     return 100 / (2 * spam - 1)
 
 
+def f1_points_one_more_miss(tp: int, fp: int, fn: int) -> float:
+    """F1 points (of 100) a slice loses when a model with these counts misses one more of its spam comments.
+
+    From F1 = 2TP / (2TP + FP + FN) to 2(TP - 1) / (2TP + FP + FN - 1). With FP = FN = 0 (a perfect score)
+    this is ``f1_points_per_missed_spam(tp)``; a model that already misses some of the slice's spam loses
+    more, and false alarms make the cost a little smaller.
+    Needs a caught spam comment to miss (tp >= 1).
+    """
+    return 100 * (2 * tp / (2 * tp + fp + fn) - 2 * (tp - 1) / (2 * tp + fp + fn - 1))
+
+
 def _sf_row(df, index) -> str:
     text = df.at[index, "text"] if "text" in df.columns else ""
     text = text if isinstance(text, str) else repr(text)
@@ -547,8 +558,9 @@ def check_slicing_function(my_slice, *, valid, baseline_valid_preds=None, train=
     Calls the SF on every valid comment (and every ``train`` comment, if given, to count its members
     there), then prints the slice's size and spam count on valid and, given ``baseline_valid_preds``,
     the baseline's F1 on the slice next to its overall valid F1 and how many of the slice's comments it
-    gets wrong, and what one missed spam costs the slice's F1 (why the lab's release check counts
-    comments). Fails on: something that is not a slicing function (a plain function, a labeling
+    gets wrong, and what one more missed spam would cost the baseline's F1 on the slice, from its actual
+    counts (why the lab's release check counts comments); without predictions, the cost from a perfect
+    score. Fails on: something that is not a slicing function (a plain function, a labeling
     function, None, ...), an SF that raises on some comment (named), one that returns anything but
     True/False (None, numbers, including values in [0, 1), which Snorkel truncates to 0, strings, match
     objects), and a slice with no valid member or with every valid comment in it.
@@ -608,6 +620,8 @@ def check_slicing_function(my_slice, *, valid, baseline_valid_preds=None, train=
             "stricter, or check that it does not return True for every comment."
         )
     spam = int(golds.sum())
+    compare = "Compare two models on it by counting the comments they get wrong, as the lab's release check does."
+    comments = "comment" if spam == 1 else "comments"
     if baseline_valid_preds is not None:
         preds = np.asarray(baseline_valid_preds)
         wrong = f"wrong on {int((preds[in_valid] != golds).sum())} of its {in_valid.sum()} comments"
@@ -618,11 +632,25 @@ def check_slicing_function(my_slice, *, valid, baseline_valid_preds=None, train=
             overall = 100 * f1_score(valid["label"].to_numpy(), preds)
             f1 = 100 * f1_score(golds, preds[in_valid])
             print(f"Baseline on the slice: F1 {f1:.1f}% (overall: {overall:.1f}%), {wrong}")
-    if spam:
-        comments = "comment" if spam == 1 else "comments"
+            flagged, is_spam = preds[in_valid] == 1, golds == 1
+            tp, fp, fn = (
+                int((flagged & is_spam).sum()),
+                int((flagged & ~is_spam).sum()),
+                int((~flagged & is_spam).sum()),
+            )
+            if tp:
+                print(
+                    f"It catches {tp} of the slice's {spam} spam {comments} ({fp} false alarms): one more missed spam\n"
+                    f"would cost {f1_points_one_more_miss(tp, fp, fn):.1f} points of its F1.\n{compare}"
+                )
+            else:
+                print(
+                    f"It catches none of the slice's {spam} spam {comments}: a model that caught one would gain\n"
+                    f"{200 / (1 + fp + fn):.1f} points of its F1.\n{compare}"
+                )
+    elif spam:
         print(
-            f"With {spam} spam {comments} in the slice, one more missed spam costs about "
-            f"{f1_points_per_missed_spam(spam):.1f} points of its F1:\ncompare two models on it by counting the "
-            "comments they get wrong, as the lab's release check does."
+            f"With {spam} spam {comments} in the slice, one missed spam costs "
+            f"{f1_points_per_missed_spam(spam):.1f} points of its F1 from a\nperfect score.\n{compare}"
         )
     passed(f"`{name}` is a valid SF: {in_valid.sum()} of {len(valid)} valid comments are in its slice.")

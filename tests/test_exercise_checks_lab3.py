@@ -81,7 +81,10 @@ def test_the_reference_solution_passes_and_reports_valid_only(capsys):
     printed = passes(my_slice, capsys, train=TRAIN)
     assert "my_slice: 2 of 8 valid comments (1 of them spam); 1 of 3 train comments" in printed
     assert "Baseline on the slice: F1 66.7% (overall: 85.7%), wrong on 1 of its 2 comments" in printed
-    assert "With 1 spam comment in the slice, one more missed spam costs about 100.0 points of its F1" in printed
+    # The baseline's own counts on the slice (1 caught, 1 false alarm: F1 66.7), not a perfect score (100.0).
+    assert (
+        "It catches 1 of the slice's 1 spam comment (1 false alarms): one more missed spam\nwould cost 66.7" in printed
+    )
     assert "by counting the comments they get wrong" in printed
     assert "test" not in printed.lower()
 
@@ -98,6 +101,59 @@ def test_f1_points_per_missed_spam_is_what_f1_score_loses():
         assert lost == pytest.approx(exercise_checks.f1_points_per_missed_spam(spam))
     # The issue's point: one comment costs more than a 2-point tolerance on every slice up to 25 spam comments.
     assert max(s for s in range(1, 1000) if exercise_checks.f1_points_per_missed_spam(s) > 2) == 25
+
+
+def test_f1_points_one_more_miss_is_what_f1_score_loses():
+    """From a model's actual counts on a slice, checked against scikit-learn; a perfect score is the special case."""
+    from sklearn.metrics import f1_score
+
+    for tp in range(1, 12):
+        for fp in range(4):
+            for fn in range(4):
+                golds = np.r_[np.ones(tp + fn, dtype=int), np.zeros(fp + 3, dtype=int)]
+                preds = np.r_[
+                    np.ones(tp, dtype=int), np.zeros(fn, dtype=int), np.ones(fp, dtype=int), np.zeros(3, dtype=int)
+                ]
+                one_more = preds.copy()
+                one_more[0] = 0
+                lost = 100 * (f1_score(golds, preds) - f1_score(golds, one_more, zero_division=0))
+                assert lost == pytest.approx(exercise_checks.f1_points_one_more_miss(tp, fp, fn))
+        assert exercise_checks.f1_points_one_more_miss(tp, 0, 0) == pytest.approx(
+            exercise_checks.f1_points_per_missed_spam(tp)
+        )
+
+
+def test_the_cost_comes_from_the_baselines_counts_not_a_perfect_score(capsys):
+    """The lab's case: 9 spam in the slice, the baseline misses 1 (F1 94.1): one more costs 6.6, not 5.9."""
+    valid = pd.DataFrame(
+        {"text": [f"SPAM NUMBER {i} HERE" for i in range(9)] + ["quiet ham"] * 3, "label": [1] * 9 + [0] * 3}
+    )
+    preds = np.array([1] * 8 + [0] + [0] * 3)
+
+    @slicing_function()
+    def shouting(x):
+        return x.text.isupper()
+
+    printed = passes(shouting, capsys, valid=valid, baseline_valid_preds=preds)
+    assert "F1 94.1%" in printed
+    assert (
+        "It catches 8 of the slice's 9 spam comments (0 false alarms): one more missed spam\nwould cost 6.6" in printed
+    )
+    assert "5.9" not in printed
+
+
+def test_a_slice_whose_spam_the_baseline_all_misses_reports_the_gain(capsys):
+    preds = PREDS.copy()
+    preds[10 - 10] = 0  # the baseline now misses the one spam comment of the reference slice
+
+    printed = passes(my_slice, capsys, baseline_valid_preds=preds)
+    assert "It catches none of the slice's 1 spam comment: a model that caught one would gain\n66.7 points" in printed
+
+
+def test_without_predictions_the_cost_is_from_a_perfect_score(capsys):
+    printed = passes(my_slice, capsys, baseline_valid_preds=None)
+    assert "one missed spam costs 100.0 points of its F1 from a\nperfect score" in printed
+    assert "Baseline on the slice" not in printed
 
 
 def test_answers_unlike_the_reference_pass(capsys):
