@@ -28,6 +28,38 @@ _SYS_HOOKS = ("stdout", "stderr", "breakpointhook")  # IPython itself swaps sys.
 _PER_REQUEST = {"input", "raw_input", "get_ipython", "exit", "quit", "display"}
 
 
+def _trusted_folders():
+    import os
+
+    here = os.path.dirname(os.path.realpath(__file__))  # the lab's modules (/course in the sandbox)
+    folders = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix, here}
+    return tuple(os.path.realpath(folder) + os.sep for folder in folders)
+
+
+def _from_notebook(item) -> bool:
+    """Whether ``item`` was made by a cell of the notebook, not by an installed library or the lab's modules.
+
+    Libraries add import hooks and IPython hooks of their own (matplotlib's inline
+    backend, editable installs, ...): only what a cell defined is taken out.
+    """
+    import os
+
+    cls = item if isinstance(item, type) else type(item)
+    if getattr(cls, "__module__", None) == "__main__" or getattr(item, "__module__", None) == "__main__":
+        return True
+    function = getattr(item, "__func__", item)
+    code = getattr(function, "__code__", None)
+    if code is None:
+        call = getattr(cls, "find_spec", None) or inspect.getattr_static(cls, "__call__", None)
+        code = getattr(getattr(call, "__func__", call), "__code__", None)
+    if code is None:
+        return False  # written in C: a library's
+    filename = code.co_filename
+    if filename.startswith("<frozen") or filename.startswith("<string>"):
+        return filename.startswith("<string>")
+    return not os.path.realpath(filename).startswith(_trusted_folders())
+
+
 def _shell():
     from IPython import get_ipython
 
@@ -146,27 +178,28 @@ def reset(nonce: str) -> str:
     if base is None:
         found.append("no start-up snapshot")
     else:
-        for name, (target, items) in base["lists"].items():
-            if list(target) != items:
-                target[:] = items
-                found.append(name)
         now = _state(ip)
-        for name in set(now["lists"]) - set(base["lists"]):
-            target = now["lists"][name][0]
-            if target:
-                target[:] = []
+        for name, (target, items) in now["lists"].items():
+            before = base["lists"].get(name, (None, []))[1]
+            added = [item for item in items if not any(item is old for old in before) and _from_notebook(item)]
+            if added:
+                target[:] = [item for item in items if not any(item is new for new in added)]
                 found.append(name)
         current = vars(builtins)
-        changed = [k for k, v in base["builtins"].items() if k not in _PER_REQUEST and not _same(current.get(k), v)]
+        changed = [
+            k
+            for k, v in base["builtins"].items()
+            if k not in _PER_REQUEST and not _same(current.get(k), v) and _from_notebook(current.get(k))
+        ]
         for key in changed:
             current[key] = base["builtins"][key]
         if changed:
             found.append(f"builtins {', '.join(changed[:3])}")
         for name, value in base["sys"].items():
-            if getattr(sys, name, None) is not value:
+            if getattr(sys, name, None) is not value and _from_notebook(getattr(sys, name, None)):
                 setattr(sys, name, value)
                 found.append(f"sys.{name}")
-        if (sys.gettrace(), sys.getprofile()) != base["trace"]:
+        if any(f is not None and _from_notebook(f) for f in (sys.gettrace(), sys.getprofile())):
             sys.settrace(base["trace"][0])
             sys.setprofile(base["trace"][1])
             found.append("a trace or profile function")
@@ -176,7 +209,8 @@ def reset(nonce: str) -> str:
         for name, obj in _objects(ip).items():
             before = base["instances"].get(name, {})
             for key, value in list(vars(obj).items()):  # a method of the class replaced on the object itself
-                if callable(value) and hasattr(type(obj), key) and not _same(value, before.get(key, object())):
+                replaced = hasattr(type(obj), key) and not _same(value, before.get(key, object()))
+                if callable(value) and replaced and _from_notebook(value):
                     if key in before:
                         setattr(obj, key, before[key])
                     else:
@@ -184,7 +218,7 @@ def reset(nonce: str) -> str:
                     found.append(f"{name}.{key}")
         for cls, attributes in base["classes"].items():
             for key, value in attributes.items():
-                if vars(cls).get(key) is not value:
+                if vars(cls).get(key) is not value and _from_notebook(vars(cls).get(key)):
                     try:
                         setattr(cls, key, value)
                     except (AttributeError, TypeError):

@@ -743,6 +743,9 @@ def test_honest_real_labs_grade_ok(tmp_path, capsys):
         row = rows[path.name]
         assert (row["status"], row["executed_in_order"], row["error_cells"]) == ("ok", "yes", "")
         assert row["checks_passed"] == row["checks_total"] == "1"
+        # The reset before the check and results cells finds nothing to put back in an honest run (the reference
+        # itself is flagged only for holding its solution).
+        assert "before cell" not in row["needs_a_look"] and "reset" not in row["needs_a_look"], row["needs_a_look"]
         recorded = notebooks.recorded_results(notebooks.read_notebook(path))["figures"]
         assert {name: row[name] for name in recorded} == {
             name: gradebook.shown_value(value) for name, value in recorded.items()
@@ -764,6 +767,9 @@ def test_honest_real_labs_get_full_marks_in_the_sandbox(sandbox, tmp_path, capsy
         row = rows[path.name]
         assert (row["status"], row["error_cells"], row["graded_from"]) == ("ok", "", "re-run in the sandbox"), row
         assert row["checks_passed"] == row["checks_total"] == "1"
+        # The reset before the check and results cells finds nothing to put back in an honest run (the reference
+        # itself is flagged only for holding its solution).
+        assert "before cell" not in row["needs_a_look"] and "reset" not in row["needs_a_look"], row["needs_a_look"]
         recorded = notebooks.recorded_results(notebooks.read_notebook(path))["figures"]
         # The same figures as the committed run (reproducible); dicts compared as dicts (nbformat sorts saved keys).
         assert {name: parsed(row[name]) for name in recorded} == recorded
