@@ -99,12 +99,13 @@ def _cmd_grade(args) -> int:
                     )
                 rows = grade(files, course, run, progress=progress, jobs=jobs)
                 changed = [f"the kernels' copy of {name}" for name in course.changed(run.lab_files)]
+                write_gradebook(rows, out)  # before the temporary folders are removed, however long that takes
         except SandboxUnavailable as exc:
             print(f"error: {printable(str(exc))}", file=sys.stderr)
             return 2
     else:
         rows, changed = grade(files, course, progress=progress), []
-    write_gradebook(rows, out)
+        write_gradebook(rows, out)
     print(gradebook_text(rows))
     ok = sum(row["status"] == "ok" for row in rows)
     sandbox = "without the sandbox" if args.no_sandbox else "each in its own sandbox"

@@ -23,6 +23,7 @@ GRADEBOOK_COLUMNS = [
     "checks_passed",
     "checks_total",
     "graded_from",
+    "needs_a_look",
 ]
 
 #: Characters a CSV cell may hold; longer text is cut (Excel shows at most 32,767 in a cell).
@@ -45,16 +46,33 @@ def shown_value(value) -> str:
     return str(value)
 
 
+#: Where a spreadsheet may split a cell into several (the separator chosen on import: comma, semicolon,
+#: tab, pipe; line breaks end a row). Each piece is neutralised as if it were a cell of its own.
+SEPARATORS = ",;\t|\r\n"
+_PIECES = re.compile(r"([,;\t|\r\n])")
+
+
 def csv_safe(text: str) -> str:
-    """``text`` as it can go into a CSV cell: a leading ``'`` if a spreadsheet could run it as a formula.
+    """``text`` as it can go into a CSV cell: a ``'`` before anything a spreadsheet could run as a formula.
 
     OWASP's rule for CSV injection: a cell starting with ``=``, ``+``, ``-``,
-    ``@``, a tab or a carriage return (or a line break) is prefixed. Plain
-    numbers (``-0.5``, ``+3``) are left as they are: a spreadsheet reads them as numbers, not formulas.
+    ``@``, a tab or a carriage return (or a line break) is prefixed. A
+    spreadsheet told to split on ``;`` or tabs (or one that ignores the CSV's
+    quotes) turns what follows a separator into a cell of its own: so every
+    piece after a separator (and after spaces) that starts with ``=``, ``+``,
+    ``-`` or ``@`` gets the ``'`` too. Plain numbers (``-0.5``, ``+3``) are
+    left as they are: a spreadsheet reads them as numbers, not formulas. Linear time.
     """
-    if text.startswith(FORMULA_STARTS) and not _PLAIN_NUMBER.fullmatch(text):
-        return "'" + text
-    return text
+    pieces = _PIECES.split(text)
+    for i in range(0, len(pieces), 2):  # the even pieces are between separators
+        piece = pieces[i]
+        body = piece.lstrip(" ")
+        if body.startswith(FORMULA_STARTS[:4]) and not _PLAIN_NUMBER.fullmatch(body.rstrip(" ")):
+            pieces[i] = piece[: len(piece) - len(body)] + "'" + body
+    safe = "".join(pieces)
+    if safe.startswith(FORMULA_STARTS[4:]):
+        safe = "'" + safe
+    return safe
 
 
 def csv_cell(value) -> str:
@@ -114,7 +132,7 @@ def write_gradebook(rows: list[dict], out: Path) -> None:
     fd, temporary = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".part", dir=out.parent)
     try:
         with os.fdopen(fd, "w", newline="", encoding="utf-8") as f:
-            writer = csv.writer(f)
+            writer = csv.writer(f, quoting=csv.QUOTE_ALL)  # every cell quoted: no separator in one splits it
             writer.writerow([csv_safe(column) for column in columns])
             for row in rows:
                 values = {**row["figures"], **{k: v for k, v in row.items() if k not in ("figures", "other_figures")}}
@@ -149,6 +167,7 @@ def gradebook_text(rows: list[dict], width: int = 32) -> str:
                 "never run": row["unrun_cells"],
                 "checks": "" if row["checks_total"] is None else f"{row['checks_passed']}/{row['checks_total']}",
                 "graded from": row["graded_from"],
+                "needs a look": row.get("needs_a_look", ""),
                 **row["figures"],
             }
             for row in group

@@ -18,12 +18,14 @@ from instructor_tools.notebooks import (
     error_cells,
     executed_in_order,
     grade_ids,
+    lab_evidence,
     lab_of,
     locate,
     notebook_from_bytes,
     outputs_of,
     read_submission,
     recorded_in,
+    solution_copied,
     unrun_cells,
 )
 
@@ -124,17 +126,24 @@ def graded(
         "checks_passed": None,
         "checks_total": None,
         "graded_from": "",
+        "needs_a_look": "",
         "figures": {},
         "other_figures": {},
         "path": str(path),
     }
     try:
+        if hidden := _hidden_part(student):
+            raise NotANotebook(
+                f"hidden ({hidden}: a Jupyter checkpoint or a hidden file): not graded; "
+                "rename it if it is the submission"
+            )
         if submission is None:
             submission = _read_all([(student, path)])[0]
         if isinstance(submission, NotANotebook):
             raise submission
         notebook = notebook_from_bytes(submission)
-        lab = lab_of(notebook, path.name)
+        evidence = lab_evidence(notebook, path.name)
+        lab = next(iter(evidence.values()), None)
         execution = None
         if runner is not None:
             reference = course.references.get(lab) if lab else None
@@ -145,11 +154,20 @@ def graded(
             if changed:
                 execution.problems.append(f"THE COURSE CHANGED while this notebook ran ({', '.join(changed)})")
         row.update(notebook_grades(notebook, path.name, course, lab=lab, execution=execution))
+        if len(set(evidence.values())) > 1:
+            said = ", ".join(f"{what} {number}" for what, number in evidence.items())
+            note = f"which lab is unclear ({said}): graded as lab {lab}"
+            row["status"] = note if row["status"] == "ok" else f"{note}; {row['status']}"
     except NotANotebook as exc:
         row["status"] = str(exc)
     except Exception as exc:  # a shape of file nobody foresaw must not stop the other rows
         row["status"] = f"could not be graded ({type(exc).__name__}: {exc})"
     return row
+
+
+def _hidden_part(student: str) -> str | None:
+    """The hidden part (``.ipynb_checkpoints``, ``.lab1.ipynb``) of a file's name inside the folder named, if any."""
+    return next((part for part in student.split("/") if part.startswith(".") and part not in (".", "..")), None)
 
 
 def _results_problem(notebook: dict, number: int | None) -> str | None:
@@ -254,6 +272,9 @@ def notebook_grades(
         and (execution is None or execution.check_ran_ok(place.number))
         for place in checks
     )
+    look = list(execution.needs_a_look) if execution else []
+    if reference:
+        look += solution_copied(notebook, reference)
     if execution is None:
         graded_from = "saved outputs (not verified)"
     else:
@@ -267,6 +288,7 @@ def notebook_grades(
         "checks_passed": passed,
         "checks_total": len(checks),
         "graded_from": graded_from,
+        "needs_a_look": "; ".join(look),
         "figures": figures,
         "other_figures": other,
     }
@@ -284,11 +306,13 @@ def _number_ranges(numbers: list[int]) -> str:
 
 
 def notebook_files(paths: list[Path]) -> list[tuple[str, Path]]:
-    """(student, file) for each file named and each .ipynb file under each folder named.
+    """(student, file) for each file named and each .ipynb file under each folder named (any case: .IPYNB too).
 
     The student is the file name, or the path inside the folder named, so
     per-student subfolders (``alice/01_spam_tutorial.ipynb``) stay apart.
-    Hidden folders (.ipynb_checkpoints, .venv, .git) are skipped. Symbolic links
+    Hidden files and folders (``.lab1.ipynb``, ``.ipynb_checkpoints``) are
+    listed too, to get a row that says they were not graded (``graded``);
+    only ``.git`` and virtual environments are passed over. Symbolic links
     inside a folder are listed (their row says they were not followed), never
     followed: ``alice/lab3.ipynb -> ../bob/lab3.ipynb`` must not give Alice Bob's grade.
     """
@@ -298,14 +322,18 @@ def notebook_files(paths: list[Path]) -> list[tuple[str, Path]]:
             found.setdefault(_identity(path), (path.name, path))
             continue
         for folder, subfolders, files in os.walk(path):  # never into a linked folder (followlinks=False)
-            visible = [name for name in subfolders if not name.startswith(".")]
+            visible = [name for name in subfolders if name not in SKIPPED_FOLDERS]
             linked = [name for name in visible if os.path.islink(os.path.join(folder, name))]
             subfolders[:] = sorted(name for name in visible if name not in linked)
-            notebooks = [name for name in files if name.endswith(".ipynb") and not name.startswith(".")]
+            notebooks = [name for name in files if name.lower().endswith(".ipynb")]
             for name in sorted(notebooks + linked):
                 file = Path(folder) / name
                 found.setdefault(_identity(file), (file.relative_to(path).as_posix(), file))
     return sorted(found.values(), key=lambda pair: pair[0].lower())
+
+
+#: Folders no submission lives in: version control and virtual environments (their notebooks are not students').
+SKIPPED_FOLDERS = {".git", ".venv", "venv", "__pycache__", "node_modules"}
 
 
 def _identity(path: Path) -> str:

@@ -36,6 +36,12 @@ BEGIN_SOLUTION, END_SOLUTION = "### BEGIN SOLUTION", "### END SOLUTION"
 
 #: A submitted file larger than this is not read. An executed lab is well under 1 MB (a few MB with plots).
 MAX_NOTEBOOK_BYTES = 50 * 2**20
+#: Shapes no lab comes near (a lab has about 100 cells, JSON 10 levels deep, cells of a few kB): a file
+#: beyond them is refused before anything walks it, however small it is on disk.
+MAX_CELLS = 5_000
+MAX_JSON_DEPTH = 64
+MAX_JSON_VALUES = 2_000_000
+MAX_SOURCE_CHARS = 1_000_000
 
 _LAB_TITLE = re.compile(r"^#\s+Lab\s+(\d+)\s*:", re.MULTILINE)
 _GRADE_ID = re.compile(r"^lab(\d+)-")
@@ -87,6 +93,7 @@ class Reference:
     code_cells: int
     figures: tuple[str, ...] | None  # None if the reference notebook records nothing (not executed)
     grade_ids: tuple[str, ...] = ()  # every nbgrader grade_id of the reference (exercise cells too), in order
+    solutions: tuple[tuple[str, ...], ...] = ()  # each solution's code lines, stripped (between the markers)
 
     @property
     def checks(self) -> list[ReferenceCell]:
@@ -134,7 +141,55 @@ def reference_cells(notebook: dict, lab: int) -> Reference:
     if results:
         recorded = recorded_in(code[results[-1][3]][1])
     figures = tuple(recorded["figures"]) if recorded else None
-    return Reference(lab, tuple(ReferenceCell(*cell) for cell in cells), len(code), figures, tuple(grade_ids(notebook)))
+    solutions = tuple(filter(None, (_solution_lines(as_text(cell.get("source"))) for _, cell in code)))
+    cells = tuple(ReferenceCell(*cell) for cell in cells)
+    return Reference(lab, cells, len(code), figures, tuple(grade_ids(notebook)), solutions)
+
+
+def _solution_lines(source: str) -> tuple[str, ...]:
+    """The stripped, non-empty code lines between a cell's solution markers (all its solutions), or ()."""
+    lines, inside = [], False
+    for line in source.split("\n"):
+        if is_marker(line, BEGIN_SOLUTION):
+            inside = True
+        elif is_marker(line, END_SOLUTION):
+            inside = False
+        elif inside and line.strip():
+            lines.append(line.strip())
+    return tuple(lines)
+
+
+def _code_lines(source: str) -> list[str]:
+    return [line.strip() for line in source.split("\n") if line.strip() and not is_marker(line, BEGIN_SOLUTION)]
+
+
+def solution_copied(notebook: dict, reference: Reference) -> list[str]:
+    """Signs that a submission holds the reference's solution: its markers, or its code line for line.
+
+    Released copies have neither (``release`` takes the markers and what lies
+    between them out). A short solution can be written the same way twice, so
+    this is a flag for a look, not a grade: only solutions of two lines or more, or of 40 characters, count.
+    """
+    notes = []
+    code = code_cells(notebook)
+    marked = [
+        number for number, cell in code if any(is_marker(ln, BEGIN_SOLUTION) for ln in cell["source"].split("\n"))
+    ]
+    if marked:
+        notes.append(
+            f"nbgrader's solution markers in cell {', '.join(map(str, marked[:5]))}: "
+            "from the reference notebook, not a released copy?"
+        )
+    for solution in reference.solutions:
+        if len(solution) < 2 and len("".join(solution)) < 40:
+            continue
+        for number, cell in code:
+            lines = _code_lines(cell["source"])
+            width = len(solution)
+            if any(tuple(lines[i : i + width]) == solution for i in range(len(lines) - width + 1)):
+                notes.append(f"the reference solution, verbatim, in cell {number}")
+                break
+    return notes
 
 
 def grade_ids(notebook: dict) -> list[str]:
@@ -303,10 +358,15 @@ def notebook_from_bytes(raw: bytes) -> dict:
         data = json.loads(raw.decode("utf-8"))
     except UnicodeDecodeError:
         raise NotANotebook("not JSON (not UTF-8 text)") from None
-    except (ValueError, RecursionError) as exc:
-        raise NotANotebook(f"not JSON ({str(exc).split(':')[0]})") from None
+    except RecursionError:
+        raise NotANotebook(f"too deeply nested (JSON deeper than {MAX_JSON_DEPTH} levels): not graded") from None
+    except ValueError as exc:
+        raise NotANotebook(f"not JSON ({str(exc).split(':')[0][:100]})") from None
     if not isinstance(data, dict) or not isinstance(data.get("cells"), list):
         raise NotANotebook("JSON, but not a notebook (no list of cells)")
+    if len(data["cells"]) > MAX_CELLS:
+        raise NotANotebook(f"too many cells ({len(data['cells']):,}; the limit is {MAX_CELLS:,}): not graded")
+    _check_shape(data)
     if data.get("nbformat") != 4:
         raise NotANotebook(f"not a version 4 notebook (nbformat {data.get('nbformat')}); open and save it in Jupyter")
     if not isinstance(data.get("metadata"), dict):
@@ -318,6 +378,26 @@ def notebook_from_bytes(raw: bytes) -> dict:
                 if "text" in output:
                     output["text"] = as_text(output["text"])
     return data
+
+
+def _check_shape(data) -> None:
+    """NotANotebook if the JSON is deeper, has more values or longer cell code than any lab (no recursion)."""
+    values, stack = 0, [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        values += 1
+        if depth > MAX_JSON_DEPTH:
+            raise NotANotebook(f"too deeply nested (JSON deeper than {MAX_JSON_DEPTH} levels): not graded")
+        if values > MAX_JSON_VALUES:
+            raise NotANotebook(f"too many JSON values (more than {MAX_JSON_VALUES:,}): not graded")
+        if isinstance(value, dict):
+            stack.extend((item, depth + 1) for item in value.values())
+        elif isinstance(value, list):
+            stack.extend((item, depth + 1) for item in value)
+    for number, cell in enumerate(data["cells"], start=1):
+        if isinstance(cell, dict) and len(as_text(cell.get("source"))) > MAX_SOURCE_CHARS:
+            size = len(as_text(cell.get("source")))
+            raise NotANotebook(f"cell {number} too long ({size:,} characters; the limit is {MAX_SOURCE_CHARS:,})")
 
 
 def as_text(value) -> str:
@@ -365,6 +445,31 @@ def recorded_results(notebook: dict) -> dict | None:
     return found
 
 
+def lab_evidence(notebook: dict, filename: str) -> dict[str, int]:
+    """What names a lab, and which: ``{"recorded results": 3, "file name": 1, ...}`` (only the known labs)."""
+    found: dict[str, object] = {}
+    results = recorded_results(notebook) or {}
+    stamp = notebook["metadata"].get("spam_labs")
+    found["recorded results"] = results.get("lab")
+    found["release stamp"] = stamp.get("lab") if isinstance(stamp, dict) else None
+    for _, cell in code_cells(notebook):
+        grade_id = _GRADE_ID.match(str(nbgrader_metadata(cell).get("grade_id", ""))[:20])
+        if grade_id:
+            found["nbgrader ids"] = int(grade_id.group(1))
+            break
+    for cell in notebook["cells"]:
+        if isinstance(cell, dict) and cell.get("cell_type") == "markdown":
+            title = _LAB_TITLE.search(as_text(cell.get("source"))[:10_000])
+            if title and len(title.group(1)) < 5:
+                found["title"] = int(title.group(1))
+                break
+    for lab, name in LAB_NOTEBOOKS.items():
+        if filename.startswith(name[:3]) or name[3 : -len(".ipynb")] in filename:
+            found["file name"] = lab
+            break
+    return {what: lab for what, lab in found.items() if type(lab) is int and lab in LAB_NOTEBOOKS}
+
+
 def lab_of(notebook: dict, filename: str) -> int | None:
     """Which lab a notebook is, or None if nothing names one of the three.
 
@@ -374,25 +479,7 @@ def lab_of(notebook: dict, filename: str) -> int | None:
     without the prefix). Students rename files, so that comes last. Naming the
     wrong lab gains nothing: the notebook is then graded against that lab's reference.
     """
-    results = recorded_results(notebook) or {}
-    stamp = notebook["metadata"].get("spam_labs")
-    candidates = [results.get("lab"), stamp.get("lab") if isinstance(stamp, dict) else None]
-    for _, cell in code_cells(notebook):
-        grade_id = _GRADE_ID.match(str(nbgrader_metadata(cell).get("grade_id", "")))
-        if grade_id:
-            candidates.append(int(grade_id.group(1)))
-            break
-    for cell in notebook["cells"]:
-        if isinstance(cell, dict) and cell.get("cell_type") == "markdown":
-            title = _LAB_TITLE.search(as_text(cell.get("source")))
-            if title:
-                candidates.append(int(title.group(1)))
-                break
-    for lab, name in LAB_NOTEBOOKS.items():
-        if filename.startswith(name[:3]) or name[3 : -len(".ipynb")] in filename:
-            candidates.append(lab)
-            break
-    return next((lab for lab in candidates if type(lab) is int and lab in LAB_NOTEBOOKS), None)
+    return next(iter(lab_evidence(notebook, filename).values()), None)
 
 
 def executed_in_order(notebook: dict) -> bool:

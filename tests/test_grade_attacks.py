@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 from nbformat.v4 import new_code_cell
-from test_instructor import lab_source, make_course, require_sandbox, save
+from test_instructor import executed, lab_source, make_course, require_sandbox, save
 
 import instructor
 import instructor_tools.release as releasing
@@ -60,7 +60,19 @@ def with_exercise(notebook, source: str):
     return notebook
 
 
-def attacks(course: Path, folder: Path, gradebook: Path) -> dict[str, str]:
+#: Sets ``private``, the one folder on the grader's disk a kernel can write (its sockets), and ``connection``.
+PRIVATE = """
+import os, ipykernel.connect
+connection = ipykernel.connect.get_connection_file()
+private = os.path.dirname(connection)
+"""
+REFERENCE_EXERCISE = (
+    "def looks_like_spam(text):\n    ### BEGIN SOLUTION\n    words = text.lower().split()\n"
+    "    return 'subscribe' in words\n    ### END SOLUTION"
+)
+
+
+def attacks(course: Path, folder: Path, gradebook: Path, canary: Path = Path("/nonexistent")) -> dict[str, str]:
     """Student name -> the exercise cell of that submission; every one but honest and floods_output is wrong."""
     reference = course / notebooks.LAB_NOTEBOOKS[1]
     victim = folder / "honest.ipynb"
@@ -159,6 +171,67 @@ def attacks(course: Path, folder: Path, gradebook: Path) -> dict[str, str]:
             except OSError as exc:
                 print("victim", exc.strerror)
             """),
+        # F1: leaves a folder tree 3,000 deep and an unreadable folder in its one folder the grader must remove.
+        "deep_tree.ipynb": WRONG
+        + PRIVATE
+        + textwrap.dedent("""
+            os.chdir(private)
+            for _ in range(3000):
+                os.mkdir("d")
+                os.chdir("d")
+            os.chdir(private)
+            os.makedirs("locked/inner")
+            open("locked/inner/file", "w").close()
+            os.chmod("locked/inner", 0)
+            os.chmod("locked", 0o500)
+            os.chdir(os.path.expanduser("~"))
+            """),
+        # F5: an input transformer that turns the check's failure into a pass, as IPython runs the cell.
+        "transforms_the_check.ipynb": WRONG
+        + textwrap.dedent("""
+            def rewrite(lines):
+                return [line.replace("exercise_checks.failed", "exercise_checks.passed") for line in lines]
+            get_ipython().input_transformers_post.append(rewrite)
+            """),
+        # F5: the check function replaced in the module the check cell imports.
+        "patches_the_check.ipynb": WRONG + "\nimport exercise_checks\nexercise_checks.failed = exercise_checks.passed",
+        # F5: takes the grader's reset module away, and forges the check with a transformer.
+        "sabotages_the_reset.ipynb": WRONG
+        + textwrap.dedent("""
+            import sys
+            sys.modules["_spam_labs_grader"] = None
+            def rewrite(lines):
+                return [line.replace("exercise_checks.failed", "exercise_checks.passed") for line in lines]
+            get_ipython().input_transformers_post.append(rewrite)
+            """),
+        # F7: replaces its socket files by links to a socket of the grader's machine, then breaks the grader's
+        # connections so that they reconnect, through the links; then ends (the grader must not hang on it).
+        "relinks_sockets.ipynb": WRONG
+        + PRIVATE
+        + textwrap.dedent(f"""
+            import json, socket, time
+            info = json.load(open(connection))
+            for port in ("shell_port", "iopub_port", "stdin_port", "control_port", "hb_port"):
+                path = f"{{info['ip']}}-{{info[port]}}"
+                os.unlink(path)
+                os.symlink({str(canary)!r}, path)
+            for fd in map(int, os.listdir("/proc/self/fd")):
+                try:
+                    s = socket.socket(fileno=fd)
+                except OSError:
+                    continue
+                try:
+                    if s.family == socket.AF_UNIX and not s.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN):
+                        s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+                finally:
+                    s.detach()
+            time.sleep(1.5)
+            os._exit(0)
+            """),
+        # F9: the reference notebook's exercise cell, markers and solution, handed in as the answer.
+        "copies_the_solution.ipynb": REFERENCE_EXERCISE,
         # Honest, but floods its own output: the output is capped, the check still counts.
         "floods_output.ipynb": SOLVED + "\nfor i in range(5000):\n    print(i)",
         "floods_bytes.ipynb": SOLVED + "\nprint('x' * 11_000_000)",
@@ -174,7 +247,8 @@ def class_run(tmp_path_factory):
     before = {p.name: p.read_bytes() for p in course.iterdir()}
     folder, gradebook = tmp / "class", tmp / "gradebook.csv"
     student_copy = released(course, tmp)
-    for name, source in attacks(course, folder, gradebook).items():
+    canary, connections = listening_canary(tmp / "canary.sock")
+    for name, source in attacks(course, folder, gradebook, canary).items():
         save(with_exercise(student_copy, source), folder / name)
     started = time.perf_counter()
     out, err = io.StringIO(), io.StringIO()  # a module-scoped fixture cannot use capsys
@@ -183,6 +257,7 @@ def class_run(tmp_path_factory):
             ["grade", str(folder), "--execute", "--jobs", "2", "--out", str(gradebook), "--course", str(course)]
         )
     seconds = time.perf_counter() - started
+    time.sleep(0.5)  # a reconnection would have reached the canary by now
     print(f"grade --execute --jobs 2 of {len(list(folder.iterdir()))} attack notebooks: {seconds:.1f} s")
     written = gradebook.read_bytes()
     with open(gradebook, newline="", encoding="utf-8") as f:
@@ -195,7 +270,31 @@ def class_run(tmp_path_factory):
         "course_before": before,
         "gradebook": gradebook,
         "written": written,
+        "canary connections": list(connections),
     }
+
+
+def listening_canary(path: Path):
+    """A Unix socket of the grader's machine, outside every sandbox, and the list of connections it accepts."""
+    import socket
+    import threading
+
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(str(path))
+    server.listen(64)
+    connections = []
+
+    def accept():
+        while True:
+            try:
+                connection, _ = server.accept()
+            except OSError:
+                return
+            connections.append(time.monotonic())
+            connection.close()
+
+    threading.Thread(target=accept, daemon=True).start()
+    return path, connections
 
 
 def checks(run, student) -> tuple[str, str]:
@@ -227,12 +326,57 @@ def test_a_verdict_printed_after_the_check_does_not_count(class_run):
     """The kernel's reply to the check cell says error (nbgrader agrees: tests/test_nbgrader.py)."""
     for student in ("clears_output.ipynb", "clears_output_and_error.ipynb"):
         assert checks(class_run, student) == ("0", "1"), student
-        assert class_run["rows"][student]["status"] == "ok"
+        row = class_run["rows"][student]
+        assert row["status"] == "ok"
+        assert "post_run_cell hooks" in row["needs_a_look"], row["needs_a_look"]  # the hook was found, and removed
+
+
+def test_F1_an_undeletable_or_deep_folder_left_by_a_kernel_stops_nothing(class_run):
+    """3,000 folders deep: shutil.rmtree (Python 3.11) raised RecursionError, and the run was lost."""
+    row = class_run["rows"]["deep_tree.ipynb"]
+    assert (row["status"], row["checks_passed"]) == ("ok", "0"), row
+    assert class_run["status"] == 0
+    left = [p for p in Path("/tmp").glob("spam-labs-grade-*/run-*") if (p / "locked").exists() or (p / "d").exists()]
+    assert not left, left
+
+
+def test_F5_transformers_hooks_and_patched_checks_are_reset_before_the_check(class_run):
+    for student, found in [
+        ("transforms_the_check.ipynb", "input_transformers_post"),
+        ("patches_the_check.ipynb", "exercise_checks.failed replaced"),
+    ]:
+        row = class_run["rows"][student]
+        assert (row["checks_passed"], row["status"]) == ("0", "ok"), (student, row)
+        assert "before cell 6 the kernel had changed: " in row["needs_a_look"], (student, row)
+        assert found in row["needs_a_look"], (student, row)
+    assert class_run["rows"]["honest.ipynb"]["needs_a_look"] == ""
+
+
+def test_F5_a_reset_that_does_not_answer_as_sent_voids_the_check(class_run):
+    """What cannot be ruled out (a submission written against the reset itself) is flagged, and counts 0."""
+    row = class_run["rows"]["sabotages_the_reset.ipynb"]
+    assert row["checks_passed"] == "0", row
+    assert "the grader's reset before cell 6 did not run as sent" in row["needs_a_look"], row
+
+
+def test_F7_a_kernel_cannot_point_the_graders_sockets_elsewhere(class_run):
+    assert class_run["canary connections"] == []
+    row = class_run["rows"]["relinks_sockets.ipynb"]
+    assert row["checks_passed"] == "0" and row["status"].startswith("kernel died in cell 5"), row
+
+
+def test_F9_the_reference_solution_handed_in_is_flagged(class_run):
+    row = class_run["rows"]["copies_the_solution.ipynb"]
+    assert row["checks_passed"] == "1"  # it is right: a flag for a look, not a grade
+    assert "nbgrader's solution markers in cell 5" in row["needs_a_look"], row
+    assert "the reference solution, verbatim, in cell 5" in row["needs_a_look"], row
 
 
 def test_a_kernel_that_dies_in_the_check_fails_it(class_run):
     row = class_run["rows"]["dies_after_print.ipynb"]
-    assert (row["checks_passed"], row["status"]) == ("0", "kernel died in cell 6; results cell 9 not run")
+    # Its replaced exercise_checks.failed is put back before the check (F5): the check fails, the kernel lives.
+    assert (row["checks_passed"], row["status"]) == ("0", "ok")
+    assert "exercise_checks.failed replaced" in row["needs_a_look"], row
 
 
 def test_nothing_outlives_the_sandbox_or_rewrites_the_gradebook(class_run):
@@ -425,3 +569,184 @@ def descendants(parent: int) -> dict[str, str]:
         frontier = {pid for pid, (ppid, _) in table.items() if ppid in frontier and pid not in found}
         found.update({pid: table[pid][1] for pid in frontier})
     return found
+
+
+def small_lab(exercise: str):
+    """The fixture lab 1, its exercise cell holding ``exercise`` (as JSON data, for executed_copy)."""
+    notebook = lab_source(1)
+    notebook.cells[4].source = exercise
+    return json.loads(json.dumps(notebook))
+
+
+def test_F2_display_updates_and_widget_messages_are_capped(tmp_path):
+    """40 displays updated to 1 MB each and 40 widgets of 1 MB: before, all of it was kept (80 MB)."""
+    require_sandbox()
+    course = make_course(tmp_path / "course")
+    flood = SOLVED + textwrap.dedent("""
+        from IPython.display import display, update_display
+        from comm import create_comm
+        for i in range(40):
+            display("small", display_id=f"d{i}")
+        for i in range(40):
+            update_display({"text/plain": "x" * 1_000_000}, raw=True, display_id=f"d{i}")
+        for i in range(40):
+            create_comm(target_name="jupyter.widget", data={"state": {"value": "y" * 1_000_000}, "buffer_paths": []})
+        """)
+    with execute.grading_run(Course.read(course), timeout=60) as run:
+        done = execute.executed_copy(small_lab(flood), run, Course.read(course).references[1])
+    size = len(json.dumps(done.notebook))
+    assert size < execute.MAX_OUTPUT_BYTES + 2**20, f"{size:,} bytes kept"
+    assert "output cut in cell 5 (more than 10,485,760 bytes of display updates kept)" in done.problems, done.problems
+    assert done.check_ran_ok(6)
+
+
+def bombs(folder: Path) -> dict[str, Path]:
+    """Submitted files built to stall or crash a reader: huge, deep, many cells, enormous strings."""
+    lab = json.loads(json.dumps(executed_notebook()))
+    made = {}
+    deep = copy.deepcopy(lab)
+    nested: list = []
+    deep["cells"][0]["metadata"]["x"] = nested
+    for _ in range(900):  # under json's recursion limit; deep enough for any recursive walk after it
+        nested.append([])
+        nested = nested[0]
+    many = copy.deepcopy(lab)
+    many["cells"] += [{"cell_type": "markdown", "metadata": {}, "source": "x"} for _ in range(6_000)]
+    long = copy.deepcopy(lab)
+    long["cells"][4]["source"] = "#" + "x" * 1_500_000
+    digits = copy.deepcopy(lab)
+    digits["cells"][5]["metadata"]["nbgrader"]["grade_id"] = "lab" + "1" * 100_000 + "-check"
+    for name, notebook in [("deep", deep), ("many_cells", many), ("long_string", long), ("digits", digits)]:
+        made[name] = folder / f"{name}.ipynb"
+        made[name].parent.mkdir(parents=True, exist_ok=True)
+        made[name].write_text(json.dumps(notebook))
+    made["too_deep"] = folder / "too_deep.ipynb"
+    made["too_deep"].write_text('{"cells": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    made["huge"] = folder / "huge.ipynb"
+    with open(made["huge"], "wb") as f:
+        f.truncate(200 * 2**20)  # sparse: 200 MB on paper, nothing on disk
+    return made
+
+
+def executed_notebook():
+    from test_instructor import executed
+
+    return executed(lab_source(1))
+
+
+BOMB_STATUS = {
+    "deep": "too deeply nested (JSON deeper than 64 levels): not graded",
+    "too_deep": "too deeply nested (JSON deeper than 64 levels): not graded",
+    "many_cells": "too many cells (6,009; the limit is 5,000): not graded",
+    "long_string": "cell 5 too long (1,500,001 characters; the limit is 1,000,000)",
+    "huge": "too large (209,715,200 bytes; the limit is 50 MB)",
+}
+
+
+@pytest.mark.parametrize("mode", ["read", "execute"])
+def test_F3_huge_files_and_json_bombs_get_a_clear_row_quickly(tmp_path, capsys, mode):
+    """Each bomb gets its own clear status, in seconds, in both modes."""
+    if mode == "execute":
+        require_sandbox()
+    course = make_course(tmp_path / "course")
+    made = bombs(tmp_path / "class")
+    args = ["grade", str(tmp_path / "class"), "--out", str(tmp_path / "g.csv"), "--course", str(course)]
+    started = time.perf_counter()
+    status = instructor.main(args + (["--execute", "--timeout", "30"] if mode == "execute" else []))
+    seconds = time.perf_counter() - started
+    capsys.readouterr()
+    with open(tmp_path / "g.csv", newline="", encoding="utf-8") as f:
+        rows = {row["student"]: row for row in csv.DictReader(f)}
+    assert status == 0 and len(rows) == len(made)
+    for name, expected in BOMB_STATUS.items():
+        assert rows[f"{name}.ipynb"]["status"] == expected, (name, rows[f"{name}.ipynb"]["status"][:300])
+    assert rows["digits.ipynb"]["status"] != "" and "could not be graded" not in rows["digits.ipynb"]["status"]
+    assert seconds < (15 if mode == "execute" else 10), f"{seconds:.1f} s"
+
+
+def test_F4_the_timeout_bounds_the_whole_notebook_clean_up_included(tmp_path):
+    """A kernel that fills its folder until it is killed: removing the files came on top of --timeout. Now the kill
+    and the clean-up fit in the timeout; what is left waits for the end of the run."""
+    require_sandbox()
+    course = make_course(tmp_path / "course")
+    filler = (
+        WRONG
+        + PRIVATE
+        + textwrap.dedent("""
+        import time
+        end = time.monotonic() + 30
+        mine = os.path.join(private, str(os.fork()))  # two processes, as many files as they can make
+        os.mkdir(mine)
+        i = 0
+        while time.monotonic() < end:
+            open(os.path.join(mine, str(i)), "w").close()
+            i += 1
+        """)
+    )
+    timeout = 5
+    with execute.grading_run(Course.read(course), timeout=timeout) as run:
+        started = time.monotonic()
+        done = execute.executed_copy(small_lab(filler), run, Course.read(course).references[1])
+        seconds = time.monotonic() - started
+        workspace = run.workspace
+    assert done.problems[0] == f"timed out after {timeout} s in cell 5", done.problems
+    assert seconds < timeout + 0.5, f"{seconds:.1f} s for a {timeout} s timeout"
+    assert not workspace.exists()  # the end of the run removed what was left
+
+
+def test_F6_no_formula_after_a_separator_and_every_field_quoted(tmp_path, capsys):
+    """Before: ';=cmd' or a tab then '@SUM' were written bare: a spreadsheet splitting on ';' or tabs runs them."""
+    course = make_course(tmp_path / "course")
+    folder = tmp_path / "class"
+    values = ["0.9;=HYPERLINK(1)", "a\t@SUM(A1)", "x, +1+1", "ok|-2+3", "a; =1", "0.5;-0.25"]
+    for i, value in enumerate(values):
+        notebook = executed_notebook()
+        figures = notebook.cells[8].outputs[0]["data"][utils.RESULTS_MIME]["figures"]
+        figures["classifier_test_accuracy"] = value
+        save(notebook, folder / f"s{i}.ipynb")
+    out = tmp_path / "g.csv"
+    assert instructor.main(["grade", str(folder), "--out", str(out), "--course", str(course)]) == 0
+    capsys.readouterr()
+    raw = out.read_text(encoding="utf-8")
+    for line in raw.splitlines():
+        assert line.startswith('"') and line.endswith('"'), line  # every field quoted
+    with open(out, newline="", encoding="utf-8") as f:
+        shown = [row["classifier_test_accuracy"] for row in csv.DictReader(f)]
+    assert shown == ["0.9;'=HYPERLINK(1)", "a\t'@SUM(A1)", "x, '+1+1", "ok|'-2+3", "a; '=1", "0.5;-0.25"]
+    import re
+
+    for value in shown:  # split as a spreadsheet might: no piece starts a formula
+        for piece in re.split(r"[,;\t|\r\n]", value):
+            body = piece.strip()
+            assert body[:1] not in "=+-@" or not body or body == "-0.25", (value, piece)
+
+
+def test_F8_lab_swaps_and_hidden_files_each_get_a_clear_row(tmp_path, capsys):
+    """Before: .lab1.ipynb, checkpoints and .IPYNB files had no row at all; a lab 3 notebook named as lab 1 was
+    graded as lab 3 without a word."""
+    course = make_course(tmp_path / "course")
+    folder = tmp_path / "class"
+    lab3 = executed(lab_source(3))
+    save(lab3, folder / "alice" / notebooks.LAB_NOTEBOOKS[1])  # lab 3 handed in under lab 1's name
+    save(executed_notebook(), folder / "bob" / ".lab1.ipynb")
+    save(executed_notebook(), folder / "bob" / ".ipynb_checkpoints" / "lab1-checkpoint.ipynb")
+    save(executed_notebook(), folder / "carol" / "LAB1.IPYNB")
+    save(executed_notebook(), folder / "dave" / "old" / "01_spam_tutorial.ipynb")
+    out = tmp_path / "g.csv"
+    assert instructor.main(["grade", str(folder), "--out", str(out), "--course", str(course)]) == 0
+    capsys.readouterr()
+    with open(out, newline="", encoding="utf-8") as f:
+        rows = {row["student"]: row for row in csv.DictReader(f)}
+    assert sorted(rows) == [
+        "alice/01_spam_tutorial.ipynb",
+        "bob/.ipynb_checkpoints/lab1-checkpoint.ipynb",
+        "bob/.lab1.ipynb",
+        "carol/LAB1.IPYNB",
+        "dave/old/01_spam_tutorial.ipynb",
+    ]
+    alice = rows["alice/01_spam_tutorial.ipynb"]
+    assert alice["lab"] == "3" and alice["status"].startswith("which lab is unclear ("), alice
+    assert "file name 1" in alice["status"] and "graded as lab 3" in alice["status"]
+    assert rows["bob/.lab1.ipynb"]["status"].startswith("hidden (.lab1.ipynb: ")
+    assert rows["bob/.ipynb_checkpoints/lab1-checkpoint.ipynb"]["status"].startswith("hidden (.ipynb_checkpoints: ")
+    assert rows["carol/LAB1.IPYNB"]["status"] == "ok" and rows["dave/old/01_spam_tutorial.ipynb"]["status"] == "ok"
