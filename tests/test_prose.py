@@ -24,7 +24,6 @@ QUOTED_FROM_ELSEWHERE: dict[str, dict[str, str]] = {
     "01_spam_tutorial.ipynb": {
         "84%": "published Snorkel spam tutorial: majority vote accuracy on test",
         "86%": "published Snorkel spam tutorial: label model accuracy on test",
-        "90.0%": "label model dev accuracy when spacy_imperative also fired on 'check', measured while writing the lab",
         "0.05": "the p-value threshold of utils.compare_paired's verdict",
         "50%": "the share of discordant comments under 'equally good', which compare_paired's interval is held against",
         "80%": "exercise_checks.LF_MAX_SIMILARITY, stated in the exercise (test_exercise_checks_lab1 ties them)",
