@@ -85,6 +85,11 @@ def _raw_votes(lf, df, split: str):
         try:
             vote = lf(row)
         except Exception as error:  # the student's code: any error is the student's to fix
+            if "label" not in df.columns and isinstance(error, AttributeError | KeyError) and "label" in str(error):
+                failed(
+                    f"{name} reads the comment's label ({type(error).__name__}: {error} on {where}). An LF labels "
+                    "comments whose label nobody knows yet, so the check gives it none: decide from the text."
+                )
             failed(
                 f"{name} raised {type(error).__name__}: {error} on {where}. An LF must handle every comment: "
                 "read the text with text_of(x) and return ABSTAIN when the comment is not what you expect."
@@ -193,13 +198,15 @@ def check_labeling_functions(
             failed(f"two of your LFs are named {lf.name!r}. Give each one its own name.")
         seen.add(lf.name)
 
-    # Every comment of every split, as PandasLFApplier would call the LF: the first bad row is named.
-    votes = {
-        split: np.column_stack([_raw_votes(lf, df, split) for lf in my_lfs])
+    # Every comment of every split, as PandasLFApplier would call the LF: the first bad row is named. The LFs
+    # see the comments without their labels, as they would see new comments: an LF cannot read the answer.
+    unlabelled = {
+        split: df.drop(columns="label", errors="ignore")
         for split, df in [("train", train), ("dev", dev), ("valid", valid)]
     }
+    votes = {split: np.column_stack([_raw_votes(lf, df, split) for lf in my_lfs]) for split, df in unlabelled.items()}
     for lf in my_lfs:
-        _check_dask_placeholder(lf, dev)
+        _check_dask_placeholder(lf, unlabelled["dev"])
 
     labelled_votes = np.concatenate([votes["dev"], votes["valid"]])
     gold = np.concatenate([dev.label.to_numpy(), valid.label.to_numpy()])

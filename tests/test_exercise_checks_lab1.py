@@ -337,3 +337,15 @@ def test_lf_train_coverage_never_raises(lab):
     coverage = exercise_checks.lf_train_coverage([social_links, broken, "not an LF"], lab["train"])
     assert list(coverage) == ["social_links"] and 0 < coverage["social_links"] < 0.1
     assert exercise_checks.lf_train_coverage([], lab["train"]) == {}
+
+
+def test_an_lf_that_reads_the_label_fails(lab, capsys):
+    # A red-team answer: vote the answer key on labelled rows, something harmless elsewhere. The check gives the
+    # LFs the comments without their labels, as new comments come, so reading the label is named as the mistake.
+    @labeling_function()
+    def answer_key(x):
+        if x.label in (HAM, SPAM):
+            return int(x.label)
+        return HAM if "lol" in text_of(x).lower() else ABSTAIN
+
+    fails_with([answer_key], lab, capsys, "answer_key reads the comment's label", "decide from the text")
