@@ -336,24 +336,74 @@ def lf_train_coverage(my_lfs, train) -> dict:
 TF_MAX_UNCHANGED_SHARE = 0.1
 
 #: The cues the exercise tells students to keep (check out, subscribe, my channel, please, links), as the
-#: check finds them: a TF that deletes one of these fails.
+#: check finds them: the words check, subscrib..., channel, please (or pls, plz) and links. The "out" of
+#: "check out" and the "my" of "my channel" are not checked. A TF whose text has fewer of them than before
+#: fails, unless a WordNet synonym of a lost word took its place.
 TF_CUE_PATTERN = (
     r"\bcheck\b|\bsubscrib\w*|\bchannel\b|\bplease\b|\bpls\b|\bplz\b|https?://[^\s\"<>\ufeff]+|www\.[^\s\"<>\ufeff]+"
 )
 
+#: The tokens the model reads (lab 2's ``TOKEN``): runs of letters or digits, or single symbols.
+TF_TOKEN_PATTERN = r"[a-z0-9]+|[^\sa-z0-9]"
 
-def _deleted_cue(before: str, after: str) -> str | None:
-    """A cue word or link of ``before`` that ``after`` lost while losing words: deleted, not replaced by a synonym."""
+
+def _cue_key(cue: str) -> str:
+    """What a cue counts as: one key for every form of "subscribe", one for please/pls/plz."""
+    cue = cue.lower()
+    if cue.startswith("subscrib"):
+        return "subscrib"
+    return "please" if cue in ("pls", "plz") else cue
+
+
+def _occurrences(tokens: list[str], phrase: list[str]) -> int:
+    return sum(tokens[i : i + len(phrase)] == phrase for i in range(len(tokens) - len(phrase) + 1))
+
+
+def _lost_cue(before: str, after: str) -> tuple[str, list[str]] | None:
+    """The first cue word or link that ``after`` has fewer of than ``before`` and no WordNet synonym replaced.
+
+    Counted on the whole text, whatever happened to the number of words: deleting "please" from "please!"
+    loses it as surely as deleting a whole word. Returns the cue as ``before`` wrote it and the tokens
+    ``after`` gained (none: a plain deletion), or None when every cue is still there or replaced by a synonym.
+    WordNet is loaded only when a lost cue may have been replaced.
+    """
+    import difflib
     import re
     from collections import Counter
 
-    if len(after.split()) >= len(before.split()):
-        return None  # as many words as before: a replacement or a swap, not a deletion
-    cues = (
-        Counter(m.group().lower() for m in re.finditer(TF_CUE_PATTERN, text, re.IGNORECASE)) for text in (before, after)
-    )
-    lost = next(cues) - next(cues)
-    return next(iter(lost), None)
+    found = [[m.group() for m in re.finditer(TF_CUE_PATTERN, text, re.IGNORECASE)] for text in (before, after)]
+    lost = Counter(map(_cue_key, found[0])) - Counter(map(_cue_key, found[1]))
+    if not lost:
+        return None
+    tokens = [re.findall(TF_TOKEN_PATTERN, text.lower()) for text in (before, after)]
+    opcodes = difflib.SequenceMatcher(None, *tokens, autojunk=False).get_opcodes()
+    added = [token for tag, _, _, j1, j2 in opcodes if tag in ("replace", "insert") for token in tokens[1][j1:j2]]
+    for cue in dict.fromkeys(word for word in found[0] if _cue_key(word) in lost):
+        if added and not re.match(r"https?://|www\.", cue, re.IGNORECASE):  # a link has no synonym
+            from utils import load_wordnet  # cached: in lab 2 it is loaded already
+
+            wordnet = load_wordnet()
+            lemmas = {name for synset in wordnet.synsets(cue.lower()) for name in synset.lemma_names()}
+            phrases = [re.findall(TF_TOKEN_PATTERN, name.replace("_", " ").lower()) for name in lemmas]
+            if any(_occurrences(tokens[1], p) > _occurrences(tokens[0], p) for p in phrases if p):
+                continue  # replaced by a synonym, as the lab's verb TF does ("check" -> "suss out")
+        return cue, added
+    return None
+
+
+def _around_change(before: str, after: str, *, context: int = 30, width: int = 100) -> dict[str, str]:
+    """``before`` and ``after``, ``width`` characters at most, cut so that the first difference shows even in a
+    long comment ("..." marks what is cut)."""
+    pairs = zip(before, after, strict=False)
+    same = next((i for i, (a, b) in enumerate(pairs) if a != b), min(len(before), len(after)))
+    # From the start, if the change is in sight; else from the start of a word about `context` characters before it.
+    start = 0 if same <= width - context else before.rfind(" ", 0, same - context) + 1
+
+    def cut(text: str) -> str:
+        shown = text[start:]
+        return ("..." if start else "") + (shown if len(shown) <= width else shown[: width - 3] + "...")
+
+    return {"before": cut(before), "after": cut(after)}
 
 
 def _tf_row(index, text) -> str:
@@ -374,13 +424,15 @@ def check_transformation_function(my_tf, rows, *, seed: int = 123, show: int = 4
 
     A sound TF returns, for every row, either ``None`` (it does not apply) or the row with a changed,
     non-empty ``text`` and the same ``label``, and changes at least one comment. As the exercise asks, it
-    deletes none of the cue words and links spam is recognised by (``TF_CUE_PATTERN``), and it changes more
-    than the case of letters (the model lower-cases every comment, so it would see a duplicate). Prints up to ``show``
-    before/after pairs (without the comments' HTML), then ``CHECK PASSED: ...``; or ``CHECK FAILED: ...``
-    naming the first mistake, and raises. ``seed`` seeds Python's and NumPy's generators, so the verdict is
+    loses none of the cue words and links spam is recognised by (``TF_CUE_PATTERN``; a WordNet synonym may
+    replace a cue word), and it changes more than the case of letters (the model lower-cases every comment, so
+    it would see a duplicate). Prints up to ``show`` before/after pairs (without the comments' HTML, from a
+    little before the first change), then ``CHECK PASSED: ...``; or ``CHECK FAILED: ...`` naming the first
+    mistake, and raises. ``seed`` seeds Python's and NumPy's generators, so the verdict is
     repeatable.
     """
     import random
+    import re
 
     import numpy as np
     import pandas as pd
@@ -435,12 +487,19 @@ def check_transformation_function(my_tf, rows, *, seed: int = 123, show: int = 4
             failed(
                 f"my_tf emptied the text of {where}. Leave some text: return None for comments too short to transform."
             )
-        cue = _deleted_cue(x["text"], text)
-        if cue is not None:
+        lost = _lost_cue(x["text"], text)
+        if lost is not None:
+            cue, added = lost
+            link = re.match(r"https?://|www\.", cue, re.IGNORECASE)
+            how = ""
+            if added:
+                new_words = " ".join(added)
+                how = f", or replaced {'it' if link else 'it by words that are none of its WordNet synonyms'} "
+                how += f"(new in the text: {new_words[:40]!r})"
             failed(
-                f"my_tf deleted {cue!r} from {where}. The exercise asks "
-                "you to keep the words spam is recognised by (check out, subscribe, my channel, please, links): "
-                "a spam copy without them may no longer read as spam. Leave them out of what your TF deletes, "
+                f"my_tf deleted {cue!r} from {where}{how}. The exercise asks you to keep the words spam is "
+                "recognised by (check out, subscribe, my channel, please, links): a spam copy without them may no "
+                "longer read as spam. Leave them out of what your TF deletes or changes (links as they are), "
                 "or replace them with a synonym instead."
             )
         if text == x["text"]:
@@ -448,7 +507,7 @@ def check_transformation_function(my_tf, rows, *, seed: int = 123, show: int = 4
         elif text.lower() == x["text"].lower():
             case_only.append(where)
         else:
-            changed.append({"before": readable_comment(x["text"]), "after": readable_comment(text)})
+            changed.append(_around_change(readable_comment(x["text"]), readable_comment(text)))
 
     returned = len(changed) + len(unchanged) + len(case_only)
     if unchanged and len(unchanged) > TF_MAX_UNCHANGED_SHARE * returned:

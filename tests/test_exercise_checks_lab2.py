@@ -309,6 +309,83 @@ def test_deleting_a_cue_word_or_link(cue, row, capsys):
     assert "replace them with a synonym instead" in message
 
 
+#: A real training comment whose cue word is glued to punctuation ("please!"): deleting the word leaves the
+#: number of words as it was, so only counting the cues themselves finds the loss.
+GLUED = pd.DataFrame(
+    {"text": ["Check my channel please! And listen to the best music ever :P\ufeff"], "label": [1]}, index=[48]
+)
+
+
+def test_deleting_a_cue_word_glued_to_punctuation(capsys):
+    @transformation_function()
+    def my_tf(x):
+        new = re.sub(r"\b(?:please|pls|plz)\b(?=[!.,?])", "", x.text, flags=re.IGNORECASE)
+        if new == x.text:
+            return None
+        x.text = new  # "Check my channel ! And ...": as many words as before
+        return x
+
+    with pytest.raises(CheckFailed, match=r"deleted 'please' from row 48 ") as raised:
+        check_transformation_function(my_tf, GLUED)
+    assert "(new in the text" not in str(raised.value)  # a plain deletion is called one
+
+
+def test_replacing_a_link_with_a_word(capsys):
+    @transformation_function()
+    def my_tf(x):
+        new = re.sub(r"https?://\S+", "link", x.text, count=1)
+        if new == x.text:
+            return None
+        x.text = new
+        return x
+
+    message = fails_with(my_tf, r"deleted 'https://plus.google.com/112720997191206369631/post' from row 12 ", capsys)
+    assert "or replaced it (new in the text: 'link')" in message and "links as they are" in message
+
+
+def test_replacing_a_cue_word_with_a_word_that_is_no_synonym(capsys):
+    @transformation_function()
+    def my_tf(x):
+        new = re.sub(r"\bsubscribe\b", "hello", x.text, count=1, flags=re.IGNORECASE)
+        if new == x.text:
+            return None
+        x.text = new
+        return x
+
+    message = fails_with(my_tf, r"deleted 'subscribe' from row 1 ", capsys)
+    assert "none of its WordNet synonyms (new in the text: 'hello')" in message
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [("subscribe", "sign"), ("plz", "please")],  # a WordNet synonym of "subscribe"; the same cue, spelt out
+)
+def test_replacing_a_cue_word_with_a_synonym_or_another_spelling_passes(old, new, capsys):
+    @transformation_function()
+    def my_tf(x):
+        if old not in x.text:
+            return None
+        x.text = x.text.replace(old, new)
+        return x
+
+    assert "changed 1 of 8 comments" in passes(my_tf, capsys)
+
+
+def test_the_examples_show_a_change_beyond_the_first_hundred_characters(capsys):
+    # Row 12 ends in a link; its last word before the link is "FunnyTortsPics", 90 characters in.
+    @transformation_function()
+    def my_tf(x):
+        if "FunnyTortsPics" not in x.text:
+            return None
+        x.text = x.text.replace("FunnyTortsPics", "FunnyTortsPictures")
+        return x
+
+    check_transformation_function(my_tf, ROWS)
+    printed = capsys.readouterr().out
+    assert "FunnyTortsPictures" in printed and "FunnyTortsPics" in printed
+    assert "...many funny pictures" in printed  # cut before the change, at the start of a word
+
+
 def test_a_deleted_word_that_is_no_cue_passes(capsys):
     @transformation_function()
     def drop_anyway(x):
