@@ -627,7 +627,8 @@ def check_slicing_function(my_slice, *, valid, baseline_valid_preds=None, train=
     gets wrong, and what one more missed spam would cost the baseline's F1 on the slice, from its actual
     counts (why the lab's release check counts comments); without predictions, the cost from a perfect
     score. Fails on: something that is not a slicing function (a plain function, a labeling
-    function, None, ...), an SF that raises on some comment (named), one that returns anything but
+    function, None, ...), an SF that reads the label (it is called on comments without their label, as on new
+    data), an SF that raises on some comment (named), one that returns anything but
     True/False (None, numbers, including values in [0, 1), which Snorkel truncates to 0, strings, match
     objects), and a slice with no valid member or with every valid comment in it.
     """
@@ -651,13 +652,21 @@ def check_slicing_function(my_slice, *, valid, baseline_valid_preds=None, train=
         failed(f"my_slice is a {type(my_slice).__name__}, not a slicing function: {decorate}.")
 
     name = my_slice.name
+    # An SF must decide without the label (it runs on new, unlabeled comments): it sees the comments without it.
     frames = {"valid": valid} if train is None else {"valid": valid, "train": train}
+    frames = {split: df.drop(columns="label", errors="ignore") for split, df in frames.items()}
     for split, df in frames.items():
         for index, row in df.iterrows():
             where = _sf_row(df, index)
             try:
                 value = my_slice(row)
             except Exception as error:  # the student's code: any error is theirs to fix
+                if isinstance(error, AttributeError | KeyError) and "label" in str(error):
+                    failed(
+                        f"{name} reads the comment's label (x.label), which the check leaves out. A slicing "
+                        "function must decide from the comment alone: slices are run on new comments that "
+                        "nobody has labeled yet. Write a rule on x.text (and its other columns) instead."
+                    )
                 failed(
                     f"{name} raised {type(error).__name__}: {error} on {split} {where}. An SF must return "
                     f"True or False for every comment; try it on that row: my_slice({split}.loc[{index!r}])."
@@ -705,8 +714,9 @@ def check_slicing_function(my_slice, *, valid, baseline_valid_preds=None, train=
                 int((~flagged & is_spam).sum()),
             )
             if tp:
+                alarms = "false alarm" if fp == 1 else "false alarms"
                 print(
-                    f"It catches {tp} of the slice's {spam} spam {comments} ({fp} false alarms): one more missed spam\n"
+                    f"It catches {tp} of the slice's {spam} spam {comments} ({fp} {alarms}): one more missed spam\n"
                     f"would cost {f1_points_one_more_miss(tp, fp, fn):.1f} points of its F1.\n{compare}"
                 )
             else:

@@ -83,7 +83,7 @@ def test_the_reference_solution_passes_and_reports_valid_only(capsys):
     assert "Baseline on the slice: F1 66.7% (overall: 85.7%), wrong on 1 of its 2 comments" in printed
     # The baseline's own counts on the slice (1 caught, 1 false alarm: F1 66.7), not a perfect score (100.0).
     assert (
-        "It catches 1 of the slice's 1 spam comment (1 false alarms): one more missed spam\nwould cost 66.7" in printed
+        "It catches 1 of the slice's 1 spam comment (1 false alarm): one more missed spam\nwould cost 66.7" in printed
     )
     assert "by counting the comments they get wrong" in printed
     assert "test" not in printed.lower()
@@ -266,7 +266,7 @@ def test_an_sf_returning_a_negative_number(capsys):
 def test_an_sf_returning_a_string_or_a_match(capsys):
     @slicing_function()
     def label_text(x):
-        return "SPAM" if x.label else "HAM"
+        return "SPAM" if x.text.isupper() else "HAM"
 
     fails_with(label_text, r"returned 'SPAM' \(str\) for valid row 10.*must return True or False", capsys)
 
@@ -302,6 +302,32 @@ def test_an_sf_that_raises_on_train_names_the_train_row(capsys):
     fails_with(
         no_adfly, r"raised ValueError: unexpected comment on train row 2 \(text 'free iphone", capsys, train=TRAIN
     )
+
+
+@pytest.mark.parametrize("read", [lambda x: x.label, lambda x: x["label"]], ids=["attribute", "key"])
+def test_an_sf_that_reads_the_label_fails(read, capsys):
+    """SFs need no labels (they run on new comments): a slice defined by the true label is not one."""
+
+    @slicing_function()
+    def is_spam(x):
+        return read(x) == 1
+
+    message = fails_with(is_spam, r"is_spam reads the comment's label .*decide from the comment alone", capsys)
+    assert "raised" not in message
+    fails_with(is_spam, "reads the comment's label", capsys, train=TRAIN)
+
+
+def test_the_sf_sees_every_column_but_the_label(capsys):
+    seen = []
+
+    @slicing_function()
+    def shouting(x):
+        seen.append(set(x.index))
+        return x.text.isupper()
+
+    passes(shouting, capsys, valid=VALID.assign(video=3), train=TRAIN.assign(video=1))
+    assert seen and all(columns == {"text", "video"} for columns in seen)
+    assert "label" in VALID.columns and "label" in TRAIN.columns  # the caller's frames are left as they were
 
 
 def test_a_slice_with_no_valid_member(capsys):
